@@ -1,0 +1,30 @@
+# semspace: five experiments on the shared meaning space of images and language.
+# The Snakefile only orchestrates: every rule calls one `semspace` command (src/semspace).
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/vwsd.smk"
+include: "workflow/rules/semspace.smk"
+include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/syntax.smk"
+include: "workflow/rules/softtext.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

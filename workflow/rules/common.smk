@@ -1,0 +1,163 @@
+# Helpers shared by every rule file: config validation and look-ups, wildcard constraints,
+# and input functions. Rules call these by name; no rule holds a lambda.
+
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+from semspace.config import validate_config
+
+# Our validator rather than snakemake.utils.validate: it also fills in defaults inside the
+# per-experiment schema files that config.schema.yaml refers to, and names keys as paths.
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    model=r"[A-Za-z0-9_]+",
+    shard=r"\d{5}",
+
+
+# ---------------------------------------------------------------- datasets and models
+
+
+def dataset_config(dataset):
+    try:
+        return config["datasets"][dataset]
+    except KeyError:
+        raise ValueError(
+            f"config key datasets.{dataset} is missing; known datasets: "
+            f"{', '.join(sorted(config['datasets']))}"
+        ) from None
+
+
+def dataset_root(dataset):
+    """The dataset's folder: its local `path` when given, else where `download` puts it."""
+    entry = dataset_config(dataset)
+    if "path" in entry:
+        return entry["path"]
+    return f"resources/datasets/{dataset}"
+
+
+def model_config(model):
+    try:
+        return config["models"][model]
+    except KeyError:
+        raise ValueError(
+            f"config key models.{model} is missing; known models: "
+            f"{', '.join(sorted(config['models']))}"
+        ) from None
+
+
+def model_dir(model):
+    """The model's folder: its local `path` when given, else where `download_model` puts it."""
+    entry = model_config(model)
+    if "path" in entry:
+        return entry["path"]
+    return f"resources/models/{model}"
+
+
+def dataset_root_input(wildcards):
+    return dataset_root(wildcards.dataset)
+
+
+def dataset_format(wildcards):
+    return dataset_config(wildcards.dataset)["format"]
+
+
+def dataset_options_json(wildcards):
+    return json.dumps(dataset_config(wildcards.dataset).get("options", {}))
+
+
+def download_spec(wildcards):
+    """The dataset's `downloads` list as JSON for `semspace download dataset --spec`."""
+    entry = dataset_config(wildcards.dataset)
+    if "downloads" not in entry:
+        raise ValueError(f"datasets.{wildcards.dataset} has a local path; nothing to download")
+    return json.dumps(entry["downloads"])
+
+
+def model_dir_input(wildcards):
+    return model_dir(wildcards.model)
+
+
+def model_hub_id(wildcards):
+    return model_config(wildcards.model)["hub_id"]
+
+
+def model_revision(wildcards):
+    return model_config(wildcards.model).get("revision", "main")
+
+
+def model_image_size(wildcards):
+    entry = model_config(wildcards.model)
+    if "image_size" not in entry:
+        raise ValueError(f"config key models.{wildcards.model}.image_size is needed to resize images")
+    return entry["image_size"]
+
+
+def runtime_args():
+    """Device, dtype and seed flags shared by every command that runs a model."""
+    run = config["runtime"]
+    return f"--device {run['device']} --dtype {run['dtype']} --seed {run['seed']}"
+
+
+# ---------------------------------------------------------------- image shards and embeddings
+
+
+def manifest_path(dataset):
+    return f"results/manifests/{dataset}.parquet"
+
+
+def shard_ids(dataset):
+    """Shard numbers of a dataset, read from its manifest (a checkpoint)."""
+    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
+    n_rows = pl.scan_parquet(manifest).select(pl.len()).collect().item()
+    size = config["images"]["shard_size"]
+    return [f"{i:05d}" for i in range((n_rows + size - 1) // size)]
+
+
+def image_shards(dataset, model):
+    return [f"results/shards/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)]
+
+
+def embedding_shards(dataset, model):
+    """Every image-embedding shard of a dataset under a model: the input of an experiment."""
+    return [f"results/embeddings/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)]
+
+
+def skipped_lists(dataset, model):
+    return [f"results/shards/{dataset}/{model}/{s}.skipped.parquet" for s in shard_ids(dataset)]
+
+
+def embedding_shards_of_wildcards(wildcards):
+    return embedding_shards(wildcards.dataset, wildcards.model)
+
+
+def skipped_lists_of_wildcards(wildcards):
+    return skipped_lists(wildcards.dataset, wildcards.model)
+
+
+def embedding_summary(dataset, model):
+    """Summary of a dataset's embeddings (rows, skips); depends on every shard."""
+    return f"results/embeddings/{dataset}/{model}.summary.json"
+
+
+# ---------------------------------------------------------------- targets
+
+
+def get_final_output():
+    """Every table and figure of the enabled experiments: the inputs of `rule all`."""
+    outputs = []
+    for experiment, targets in [
+        ("vwsd", vwsd_final_output),
+        ("semspace", semspace_final_output),
+        ("retrieval", retrieval_final_output),
+        ("syntax", syntax_final_output),
+        ("softtext", softtext_final_output),
+    ]:
+        if config[experiment]["enabled"]:
+            outputs.extend(targets())
+    outputs.extend(embedding_final_output())
+    return outputs

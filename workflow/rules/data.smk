@@ -1,0 +1,30 @@
+# Stage `download`: datasets and models from their official sources (resumable, checksummed,
+# atomic), unless the config gives a local `path`, in which case no rule runs.
+
+
+rule download_dataset:
+    output:
+        directory("resources/datasets/{dataset}"),
+    params:
+        spec=download_spec,
+    log:
+        "logs/download/{dataset}.log",
+    benchmark:
+        "benchmarks/download/{dataset}.tsv"
+    shell:
+        "semspace download dataset --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule download_model:
+    output:
+        directory("resources/models/{model}"),
+    params:
+        hub_id=model_hub_id,
+        revision=model_revision,
+    log:
+        "logs/download/model_{model}.log",
+    benchmark:
+        "benchmarks/download/model_{model}.tsv"
+    shell:
+        "semspace download model --hub-id {params.hub_id} --revision {params.revision}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,48 @@
+# Stage `embed`: one job per shard on one GPU slot; CLIP image embeddings to Parquet.
+# Concurrent GPU jobs each take a different device through `semspace embed`'s slot lock.
+
+
+rule embed_images:
+    input:
+        shard="results/shards/{dataset}/{model}/{shard}.parquet",
+        model=model_dir_input,
+    output:
+        embeddings="results/embeddings/{dataset}/{model}/{shard}.parquet",
+    params:
+        batch_size=config["embed"]["batch_size"],
+        flush_every=config["embed"]["flush_every"],
+        runtime=runtime_args(),
+    resources:
+        gpu=1,
+    log:
+        "logs/embed/{dataset}/{model}/{shard}.log",
+    benchmark:
+        "benchmarks/embed/{dataset}/{model}/{shard}.tsv"
+    shell:
+        "semspace embed images --shard {input.shard} --model {input.model}"
+        " --model-id {wildcards.model} --batch-size {params.batch_size}"
+        " --flush-every {params.flush_every} {params.runtime}"
+        " --out {output.embeddings} > {log} 2>&1"
+
+
+rule embedding_summary:
+    input:
+        embeddings=embedding_shards_of_wildcards,
+        skipped=skipped_lists_of_wildcards,
+    output:
+        summary="results/embeddings/{dataset}/{model}.summary.json",
+        skipped="results/embeddings/{dataset}/{model}.skipped.parquet",
+    log:
+        "logs/embed/{dataset}/{model}.summary.log",
+    benchmark:
+        "benchmarks/embed/{dataset}/{model}.summary.tsv"
+    shell:
+        "semspace embed summary --embeddings {input.embeddings} --skipped {input.skipped}"
+        " --out {output.summary} --skipped-out {output.skipped} > {log} 2>&1"
+
+
+def embedding_final_output():
+    return [
+        f"results/embeddings/{target['dataset']}/{target['model']}.summary.json"
+        for target in config["embed"]["targets"]
+    ]

@@ -1,0 +1,45 @@
+# Stages `manifest` and `resize`: a dataset's own format -> one Parquet manifest (a checkpoint
+# that fixes the number of shards) -> pre-resized image shards for a model's input size.
+
+
+checkpoint manifest:
+    input:
+        root=dataset_root_input,
+    output:
+        manifest="results/manifests/{dataset}.parquet",
+    params:
+        fmt=dataset_format,
+        options=dataset_options_json,
+    log:
+        "logs/manifest/{dataset}.log",
+    benchmark:
+        "benchmarks/manifest/{dataset}.tsv"
+    shell:
+        "semspace manifest --format {params.fmt} --root {input.root}"
+        " --options {params.options:q} --out {output.manifest} > {log} 2>&1"
+
+
+rule resize:
+    input:
+        manifest="results/manifests/{dataset}.parquet",
+        root=dataset_root_input,
+    output:
+        shard="results/shards/{dataset}/{model}/{shard}.parquet",
+        skipped="results/shards/{dataset}/{model}/{shard}.skipped.parquet",
+    params:
+        image_size=model_image_size,
+        shard_size=config["images"]["shard_size"],
+        max_pixels=config["images"]["max_pixels"],
+        on_bad_image=config["images"]["on_bad_image"],
+        encoding=config["images"]["encoding"],
+        quality=config["images"]["jpeg_quality"],
+    log:
+        "logs/resize/{dataset}/{model}/{shard}.log",
+    benchmark:
+        "benchmarks/resize/{dataset}/{model}/{shard}.tsv"
+    shell:
+        "semspace resize --manifest {input.manifest} --root {input.root} --shard {wildcards.shard}"
+        " --shard-size {params.shard_size} --image-size {params.image_size}"
+        " --max-pixels {params.max_pixels} --on-bad-image {params.on_bad_image}"
+        " --encoding {params.encoding} --jpeg-quality {params.quality}"
+        " --out {output.shard} --skipped {output.skipped} > {log} 2>&1"

@@ -1,0 +1,5 @@
+# Experiment `softtext`: see DESIGN.md and config/README.md.
+
+
+def softtext_final_output():
+    return []
