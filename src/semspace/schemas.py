@@ -46,3 +46,23 @@ def embedding_schema(dim: int) -> pa.Schema:
             pa.field("model", pa.string(), nullable=False),
         ]
     )
+
+
+#: Captions of an image collection in split order (E5): one row per caption.
+CAPTIONS = pa.schema(
+    [
+        pa.field("image", pa.int32(), nullable=False),  # 0..n-1 in the split's order
+        pa.field("coco_id", pa.int64()),
+        pa.field("caption", pa.int16(), nullable=False),  # index of the caption within its image
+        pa.field("text", pa.string(), nullable=False),
+    ]
+)
+
+#: One token set per image (E5), COCO-tokenised captions or LLM-tokenised associations.
+TOKENSETS = pa.schema(
+    [
+        pa.field("image", pa.int32(), nullable=False),
+        pa.field("coco_id", pa.int64()),
+        pa.field("tokens", pa.list_(pa.string()), nullable=False),  # sorted, distinct
+    ]
+)
