@@ -5,12 +5,14 @@
 rule download_dataset:
     output:
         directory("resources/datasets/{dataset}"),
-    params:
-        spec=download_spec,
     log:
         "logs/download/{dataset}.log",
     benchmark:
         "benchmarks/download/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        spec=download_spec,
     shell:
         "semspace download dataset --spec {params.spec:q} --out {output} > {log} 2>&1"
 
@@ -18,13 +20,15 @@ rule download_dataset:
 rule download_model:
     output:
         directory("resources/models/{model}"),
-    params:
-        hub_id=model_hub_id,
-        revision=model_revision,
     log:
         "logs/download/model_{model}.log",
     benchmark:
         "benchmarks/download/model_{model}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        hub_id=model_hub_id,
+        revision=model_revision,
     shell:
         "semspace download model --hub-id {params.hub_id} --revision {params.revision}"
         " --out {output} > {log} 2>&1"

@@ -7,16 +7,20 @@ checkpoint manifest:
         root=dataset_root_input,
     output:
         manifest="results/manifests/{dataset}.parquet",
-    params:
-        fmt=dataset_format,
-        options=dataset_options_json,
     log:
         "logs/manifest/{dataset}.log",
     benchmark:
         "benchmarks/manifest/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        fmt=dataset_format,
+        options=dataset_options_json,
+        shard_size=config["images"]["shard_size"],
     shell:
         "semspace manifest --format {params.fmt} --root {input.root}"
-        " --options {params.options:q} --out {output.manifest} > {log} 2>&1"
+        " --options {params.options:q} --shard-size {params.shard_size}"
+        " --out {output.manifest} > {log} 2>&1"
 
 
 rule resize:
@@ -26,6 +30,12 @@ rule resize:
     output:
         shard="results/shards/{dataset}/{model}/{shard}.parquet",
         skipped="results/shards/{dataset}/{model}/{shard}.skipped.parquet",
+    log:
+        "logs/resize/{dataset}/{model}/{shard}.log",
+    benchmark:
+        "benchmarks/resize/{dataset}/{model}/{shard}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     params:
         image_size=model_image_size,
         shard_size=config["images"]["shard_size"],
@@ -33,10 +43,6 @@ rule resize:
         on_bad_image=config["images"]["on_bad_image"],
         encoding=config["images"]["encoding"],
         quality=config["images"]["jpeg_quality"],
-    log:
-        "logs/resize/{dataset}/{model}/{shard}.log",
-    benchmark:
-        "benchmarks/resize/{dataset}/{model}/{shard}.tsv"
     shell:
         "semspace resize --manifest {input.manifest} --root {input.root} --shard {wildcards.shard}"
         " --shard-size {params.shard_size} --image-size {params.image_size}"
