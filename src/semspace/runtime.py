@@ -67,6 +67,7 @@ class Progress:
     def __init__(self, desc: str, total: int | None = None, interval: float = 10.0) -> None:
         self.desc, self.total, self.interval = desc, total, interval
         self.done = 0
+        self.logged_done = -1
         self.start = self.last = time.monotonic()
 
     def update(self, n: int = 1) -> None:
@@ -77,9 +78,11 @@ class Progress:
             self._log(now)
 
     def close(self) -> None:
-        self._log(time.monotonic())
+        if self.logged_done != self.done:
+            self._log(time.monotonic())
 
     def _log(self, now: float) -> None:
+        self.logged_done = self.done
         rate = self.done / max(now - self.start, 1e-9)
         of_total = f"/{self.total}" if self.total is not None else ""
         log.info("%s: %d%s done, %.1f items/s", self.desc, self.done, of_total, rate)

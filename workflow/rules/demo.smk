@@ -5,6 +5,12 @@
 rule demo_tiny_clip:
     output:
         directory("resources/demo/models/tiny-clip"),
+    log:
+        "logs/demo/tiny_clip.log",
+    benchmark:
+        "benchmarks/demo/tiny_clip.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     params:
         seed=config["demo"]["seed"],
         image_size=config["demo"]["clip"]["image_size"],
@@ -14,10 +20,6 @@ rule demo_tiny_clip:
         heads=config["demo"]["clip"]["heads"],
         projection_dim=config["demo"]["clip"]["projection_dim"],
         vocab_size=config["demo"]["clip"]["vocab_size"],
-    log:
-        "logs/demo/tiny_clip.log",
-    benchmark:
-        "benchmarks/demo/tiny_clip.tsv"
     shell:
         "semspace demo tiny-clip --seed {params.seed} --image-size {params.image_size}"
         " --patch-size {params.patch_size} --hidden-size {params.hidden_size}"
@@ -29,16 +31,18 @@ rule demo_tiny_clip:
 rule demo_tiny_causal_lm:
     output:
         directory("resources/demo/models/tiny-falcon"),
+    log:
+        "logs/demo/tiny_falcon.log",
+    benchmark:
+        "benchmarks/demo/tiny_falcon.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     params:
         seed=config["demo"]["seed"],
         hidden_size=config["demo"]["causal_lm"]["hidden_size"],
         layers=config["demo"]["causal_lm"]["layers"],
         heads=config["demo"]["causal_lm"]["heads"],
         vocab_size=config["demo"]["causal_lm"]["vocab_size"],
-    log:
-        "logs/demo/tiny_falcon.log",
-    benchmark:
-        "benchmarks/demo/tiny_falcon.tsv"
     shell:
         "semspace demo tiny-causal-lm --seed {params.seed} --hidden-size {params.hidden_size}"
         " --layers {params.layers} --heads {params.heads} --vocab-size {params.vocab_size}"

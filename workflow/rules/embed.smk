@@ -8,20 +8,23 @@ rule embed_images:
         model=model_dir_input,
     output:
         embeddings="results/embeddings/{dataset}/{model}/{shard}.parquet",
-    params:
-        batch_size=config["embed"]["batch_size"],
-        flush_every=config["embed"]["flush_every"],
-        runtime=runtime_args(),
-    resources:
-        gpu=1,
     log:
         "logs/embed/{dataset}/{model}/{shard}.log",
     benchmark:
         "benchmarks/embed/{dataset}/{model}/{shard}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        batch_size=config["embed"]["batch_size"],
+        flush_every=config["embed"]["flush_every"],
+        runtime=runtime_args(),
     shell:
         "semspace embed images --shard {input.shard} --model {input.model}"
         " --model-id {wildcards.model} --batch-size {params.batch_size}"
-        " --flush-every {params.flush_every} {params.runtime}"
+        " --flush-every {params.flush_every} --workers {threads} {params.runtime}"
         " --out {output.embeddings} > {log} 2>&1"
 
 
@@ -36,6 +39,8 @@ rule embedding_summary:
         "logs/embed/{dataset}/{model}.summary.log",
     benchmark:
         "benchmarks/embed/{dataset}/{model}.summary.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         "semspace embed summary --embeddings {input.embeddings} --skipped {input.skipped}"
         " --out {output.summary} --skipped-out {output.skipped} > {log} 2>&1"

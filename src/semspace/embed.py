@@ -1,0 +1,559 @@
+"""CLIP image and text embeddings: loading, batching, caching, and the resumable shard stage.
+
+Every vector returned or written is float32 and L2-normalised, whatever dtype the model ran in
+(float32 on CPU, bfloat16/float16 on CUDA, see ``semspace.runtime.resolve_dtype``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from semspace.errors import InputFormatError, SemspaceError
+from semspace.io import write_json, write_parquet
+from semspace.runtime import Progress, pick_device, resolve_dtype
+from semspace.schemas import SHARD, SKIPPED, embedding_schema
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass
+class Clip:
+    """A loaded CLIP model with what is needed to feed it."""
+
+    model: Any  # transformers.CLIPModel, in eval mode
+    tokenizer: Any
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
+    image_size: int
+    logit_scale: float  # exp of the model's learned logit scale
+    model_id: str
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.projection_dim)
+
+
+def load_clip(model_dir: str | Path, device: str = "auto", dtype: str = "auto") -> Clip:
+    """Load a CLIP model, tokenizer and normalisation from a hub id or a save_pretrained folder."""
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    dev = pick_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    model = CLIPModel.from_pretrained(str(model_dir), dtype=torch_dtype).to(dev).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    processor = CLIPImageProcessor.from_pretrained(str(model_dir))
+    mean = tuple(float(x) for x in processor.image_mean)
+    std = tuple(float(x) for x in processor.image_std)
+    log.info("loaded CLIP %s on %s as %s", model_dir, dev, torch_dtype)
+    return Clip(
+        model=model,
+        tokenizer=tokenizer,
+        image_mean=mean,  # type: ignore[arg-type]
+        image_std=std,  # type: ignore[arg-type]
+        image_size=int(model.config.vision_config.image_size),
+        logit_scale=float(model.logit_scale.detach().float().exp().item()),
+        model_id=str(model_dir),
+        device=dev,
+        dtype=torch_dtype,
+    )
+
+
+def clip_dim(model_dir: str | Path) -> int:
+    """Embedding size from the model's config alone (no weights, no device)."""
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(str(model_dir)).projection_dim)
+
+
+def _normalise(feats: torch.Tensor) -> np.ndarray:
+    import torch
+
+    feats = feats.float()
+    feats = feats / torch.linalg.vector_norm(feats, dim=-1, keepdim=True).clamp_min(1e-12)
+    return feats.cpu().numpy().astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------- images
+
+
+def pixel_values(clip: Clip, images: Sequence[Image.Image]) -> torch.Tensor:
+    """Normalised (n, 3, S, S) tensor on the model's device from pre-resized RGB images.
+
+    Images of another size are resized and centre-cropped first (CLIP's way), so the result is
+    right for any input; the shard path gives images of the right size and skips that work.
+    """
+    import torch
+
+    size = clip.image_size
+    arrays = []
+    for img in images:
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        if img.size != (size, size):
+            from semspace.images import resize_center_crop
+
+            img = resize_center_crop(img, size)
+        arrays.append(np.asarray(img, dtype=np.uint8))
+    if not arrays:
+        return torch.empty((0, 3, size, size), dtype=clip.dtype, device=clip.device)
+    batch = torch.from_numpy(np.stack(arrays)).to(clip.device).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(clip.image_mean, device=clip.device).view(1, 3, 1, 1)
+    std = torch.tensor(clip.image_std, device=clip.device).view(1, 3, 1, 1)
+    return ((batch / 255.0 - mean) / std).to(clip.dtype)
+
+
+def embed_pixels(clip: Clip, pixels: torch.Tensor) -> np.ndarray:
+    """Image embeddings (n×d float32, unit norm) of a normalised pixel tensor."""
+    import torch
+
+    if pixels.shape[0] == 0:
+        return np.zeros((0, clip.dim), dtype=np.float32)
+    with torch.inference_mode():
+        feats = clip.model.get_image_features(pixel_values=pixels).pooler_output
+    return _normalise(feats)
+
+
+def embed_images(clip: Clip, images: Sequence[Image.Image]) -> np.ndarray:
+    """Image embeddings (n×d float32, unit norm), one forward pass for all ``images``."""
+    return embed_pixels(clip, pixel_values(clip, images))
+
+
+# ---------------------------------------------------------------- texts
+
+
+TEXT_CACHE_SCHEMA = pa.schema(
+    [
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+
+class TextEmbeddingCache:
+    """Text → vector, per model id, kept in one Parquet file (``TEXT_CACHE_SCHEMA``).
+
+    ``embed_texts`` looks texts up here and adds what it computes; ``save`` writes atomically
+    (``embed_texts`` calls it whenever it added something, unless ``autosave=False``).
+    """
+
+    def __init__(self, path: str | Path, autosave: bool = True) -> None:
+        self.path = Path(path)
+        self.autosave = autosave
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._dirty = False
+        if self.path.exists():
+            try:
+                table = pq.read_table(self.path)
+                table = table.select(TEXT_CACHE_SCHEMA.names).cast(TEXT_CACHE_SCHEMA)
+            except (pa.ArrowInvalid, KeyError, ValueError) as exc:
+                raise InputFormatError(
+                    self.path, f"not a text-embedding cache ({exc}); delete it"
+                ) from exc
+            for model, text, vec in zip(
+                table["model"].to_pylist(),
+                table["text"].to_pylist(),
+                table["embedding"].to_pylist(),
+            ):
+                self._vectors[(model, text)] = np.asarray(vec, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors of those ``texts`` that are present, by text."""
+        found = {}
+        for text in texts:
+            vec = self._vectors.get((model_id, text))
+            if vec is not None:
+                found[text] = vec
+        return found
+
+    def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        for text, vec in zip(texts, vectors):
+            self._vectors[(model_id, text)] = np.asarray(vec, dtype=np.float32)
+        self._dirty = self._dirty or len(texts) > 0
+
+    def save(self) -> None:
+        keys = list(self._vectors)
+        table = pa.table(
+            {
+                "model": [m for m, _ in keys],
+                "text": [t for _, t in keys],
+                "embedding": [self._vectors[k].tolist() for k in keys],
+            },
+            schema=TEXT_CACHE_SCHEMA,
+        )
+        write_parquet(table, self.path, TEXT_CACHE_SCHEMA)
+        self._dirty = False
+
+
+def _encode_texts(clip: Clip, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    import torch
+
+    out = np.zeros((len(texts), clip.dim), dtype=np.float32)
+    max_length = min(
+        int(clip.tokenizer.model_max_length),
+        int(clip.model.config.text_config.max_position_embeddings),
+    )
+    # Similar lengths together: less padding. Padding does not change a text's vector (causal
+    # mask, pooled at its own end token), so this only changes speed.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = clip.tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(clip.device)
+        with torch.inference_mode():
+            feats = clip.model.get_text_features(**batch).pooler_output
+        out[idx] = _normalise(feats)
+    return out
+
+
+def embed_texts(
+    clip: Clip,
+    texts: Sequence[str],
+    batch_size: int = 256,
+    cache: TextEmbeddingCache | None = None,
+) -> np.ndarray:
+    """Text embeddings (n×d float32, unit norm) in the order of ``texts``.
+
+    Each distinct text is run once (and not at all when ``cache`` has it); texts longer than the
+    tokenizer's maximum (77 for CLIP) are truncated.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    distinct = list(dict.fromkeys(texts))
+    vectors: dict[str, np.ndarray] = (
+        cache.get_many(clip.model_id, distinct) if cache is not None else {}
+    )
+    missing = [t for t in distinct if t not in vectors]
+    if missing:
+        computed = _encode_texts(clip, missing, batch_size)
+        vectors.update(zip(missing, computed))
+        if cache is not None:
+            cache.put_many(clip.model_id, missing, computed)
+            if cache.autosave:
+                cache.save()
+    if not texts:
+        return np.zeros((0, clip.dim), dtype=np.float32)
+    return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------- reading embeddings
+
+
+def read_embeddings(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], np.ndarray]:
+    """Keys in file order and their vectors (n×d float32) from embedding Parquet files."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    keys: list[str] = []
+    blocks: list[np.ndarray] = []
+    dim: int | None = None
+    for path in paths:
+        table = pq.read_table(path)
+        if "key" not in table.column_names or "embedding" not in table.column_names:
+            raise InputFormatError(path, "embedding file needs columns key and embedding")
+        col = table["embedding"].combine_chunks()
+        if not pa.types.is_fixed_size_list(col.type):
+            raise InputFormatError(
+                path, f"embedding column must be a fixed-size list, got {col.type}"
+            )
+        d = col.type.list_size
+        if dim is not None and d != dim:
+            raise InputFormatError(path, f"embedding size {d} differs from {dim} in earlier files")
+        dim = d
+        values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        blocks.append(values.reshape(len(col), d))
+        keys.extend(table["key"].to_pylist())
+    if not blocks:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    return keys, np.concatenate(blocks, axis=0)
+
+
+def embedding_table(keys: Sequence[str], vectors: np.ndarray, model_id: str, dim: int) -> pa.Table:
+    """Rows of ``embedding_schema(dim)``."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), dim)
+    values = pa.array(vectors.reshape(-1), type=pa.float32())
+    return pa.table(
+        {
+            "key": pa.array(list(keys), type=pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(values, dim),
+            "model": pa.array([model_id] * len(keys), type=pa.string()),
+        },
+        schema=embedding_schema(dim),
+    )
+
+
+# ---------------------------------------------------------------- the shard stage
+
+
+def flush_size(batch_size: int, flush_every: int) -> int:
+    """Rows per part file: ``flush_every`` rounded up to a whole number of batches."""
+    if batch_size < 1 or flush_every < 1:
+        raise ValueError("batch_size and flush_every must be positive")
+    return -(-flush_every // batch_size) * batch_size
+
+
+def work_dir(out: str | Path) -> Path:
+    """Folder of finished part files beside ``out``, kept across a killed job."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def read_shard_table(path: str | Path) -> pa.Table:
+    try:
+        table = pq.read_table(path, columns=SHARD.names)
+    except (pa.ArrowInvalid, OSError, KeyError) as exc:
+        raise InputFormatError(
+            path, f"not an image shard with columns {SHARD.names}: {exc}"
+        ) from exc
+    return table
+
+
+def _decode(data: bytes, key: str, path: str | Path) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputFormatError(path, f"image of key {key!r} cannot be decoded: {exc}") from exc
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _sha256(path: Path) -> str:
+    """Content hash of the shard, so parts of a shard since rewritten are not reused."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _part_ok(part: Path, keys: Sequence[str], dim: int, model_id: str) -> bool:
+    try:
+        table = pq.read_table(part)
+    except (pa.ArrowInvalid, OSError):
+        return False
+    return (
+        table.schema.equals(embedding_schema(dim))
+        and table["key"].to_pylist() == list(keys)
+        and set(table["model"].to_pylist()) <= {model_id}
+    )
+
+
+def embed_shard(
+    shard: str | Path,
+    out: str | Path,
+    *,
+    load: Callable[[], Clip],
+    model_id: str,
+    dim: int,
+    batch_size: int,
+    flush_every: int,
+    after_part: Callable[[int], None] | None = None,
+    workers: int = 4,
+) -> dict[str, int]:
+    """Embed every image of ``shard`` into ``out``, resuming from part files of a killed run.
+
+    Batches start at multiples of ``batch_size`` from the shard's first row and parts hold
+    ``flush_size`` rows, so a resumed run computes the very same batches as an uninterrupted one.
+    ``load`` is called only if some part is still to be computed; ``after_part(i)`` is called
+    after part ``i`` is written; ``workers`` threads decode images. Returns row counts.
+    """
+    shard, out = Path(shard), Path(out)
+    table = read_shard_table(shard)
+    keys: list[str] = table["key"].to_pylist()
+    n = len(keys)
+    per_part = flush_size(batch_size, flush_every)
+    work = work_dir(out)
+    meta = {
+        "shard": str(shard),
+        "shard_sha256": _sha256(shard),
+        "rows": n,
+        "batch_size": batch_size,
+        "per_part": per_part,
+        "model": model_id,
+        "dim": dim,
+    }
+    meta_path = work / "meta.json"
+    if work.exists():
+        try:
+            same = json.loads(meta_path.read_text()) == meta
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            log.info("discarding %s: made with other settings", work)
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not meta_path.exists():
+        write_json(meta, meta_path)
+
+    parts = [(start, min(start + per_part, n)) for start in range(0, n, per_part)]
+    part_paths = [work / f"part-{i:05d}.parquet" for i in range(len(parts))]
+    todo = [
+        i
+        for i, (start, stop) in enumerate(parts)
+        if not (part_paths[i].exists() and _part_ok(part_paths[i], keys[start:stop], dim, model_id))
+    ]
+    todo_set = set(todo)
+    resumed_rows = sum(stop - start for i, (start, stop) in enumerate(parts) if i not in todo_set)
+    if resumed_rows:
+        log.info("resuming: %d of %d rows already embedded in %s", resumed_rows, n, work)
+    if todo:
+        clip = load()
+        if clip.dim != dim:
+            raise SemspaceError(f"model gives {clip.dim}-d embeddings, config says {dim}")
+        size = clip.image_size
+        off = sum(
+            1
+            for w, h in zip(table["width"].to_pylist(), table["height"].to_pylist())
+            if (w, h) != (size, size)
+        )
+        if off:
+            log.warning(
+                "%d of %d images in %s are not %d×%d (check models.<alias>.image_size); "
+                "resizing them here",
+                off,
+                n,
+                shard,
+                size,
+                size,
+            )
+        bar = Progress(f"embed {shard.name}", total=n - resumed_rows)
+        images = table["image"]
+
+        def decode_batch(b: int, e: int) -> list[Image.Image]:
+            return list(pool.map(lambda j: _decode(images[j].as_py(), keys[j], shard), range(b, e)))
+
+        # Batches inside each part; the next batch decodes on worker threads (PIL releases the
+        # GIL) while the model runs on this one.
+        batches = [
+            (i, b, min(b + batch_size, parts[i][1]))
+            for i in todo
+            for b in range(parts[i][0], parts[i][1], batch_size)
+        ]
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+            ThreadPoolExecutor(1) as ahead,
+        ):
+            pending = ahead.submit(decode_batch, *batches[0][1:]) if batches else None
+            vectors: list[np.ndarray] = []
+            for k, (i, b, e) in enumerate(batches):
+                decoded = pending.result()
+                if k + 1 < len(batches):
+                    pending = ahead.submit(decode_batch, *batches[k + 1][1:])
+                vectors.append(embed_images(clip, decoded))
+                bar.update(e - b)
+                if e == parts[i][1]:
+                    start, stop = parts[i]
+                    part = embedding_table(keys[start:stop], np.concatenate(vectors), model_id, dim)
+                    write_parquet(part, part_paths[i], embedding_schema(dim))
+                    vectors = []
+                    if after_part is not None:
+                        after_part(i)
+        bar.close()
+
+    pieces = [pq.read_table(p) for p in part_paths]
+    result = (
+        pa.concat_tables(pieces)
+        if pieces
+        else embedding_table([], np.zeros((0, dim)), model_id, dim)
+    )
+    write_parquet(result, out, embedding_schema(dim))
+    shutil.rmtree(work)
+    return {"rows": n, "resumed": resumed_rows, "computed": n - resumed_rows}
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarise_embeddings(
+    embeddings: Sequence[str | Path], skipped: Sequence[str | Path]
+) -> tuple[dict[str, Any], pa.Table]:
+    """Counts per shard and in total (embedded, skipped by reason), and the joint skip list."""
+    shards = []
+    skip_tables = []
+    models: set[str] = set()
+    dims: set[int] = set()
+    total_by_reason: dict[str, int] = {}
+    for i, path in enumerate(embeddings):
+        table = pq.read_table(path)
+        col = table.schema.field("embedding").type
+        if not pa.types.is_fixed_size_list(col):
+            raise InputFormatError(path, f"embedding column must be a fixed-size list, got {col}")
+        dims.add(col.list_size)
+        models.update(table["model"].to_pylist())
+        entry: dict[str, Any] = {"embeddings": str(path), "embedded": table.num_rows}
+        if i < len(skipped):
+            skip = pq.read_table(skipped[i]).select(SKIPPED.names).cast(SKIPPED)
+            skip_tables.append(skip)
+            by_reason: dict[str, int] = {}
+            for reason in skip["reason"].to_pylist():
+                by_reason[reason] = by_reason.get(reason, 0) + 1
+                total_by_reason[reason] = total_by_reason.get(reason, 0) + 1
+            entry.update(
+                skipped_list=str(skipped[i]), skipped=skip.num_rows, skipped_by_reason=by_reason
+            )
+        shards.append(entry)
+    for path in skipped[len(embeddings) :]:
+        raise InputFormatError(
+            path, "more skip lists than embedding files; pass them in shard order"
+        )
+    if len(models) > 1:
+        raise SemspaceError(f"embedding files mix models: {sorted(models)}")
+    if len(dims) > 1:
+        raise SemspaceError(f"embedding files mix sizes: {sorted(dims)}")
+    skip_all = pa.concat_tables(skip_tables) if skip_tables else SKIPPED.empty_table()
+    summary = {
+        "model": next(iter(models), None),
+        "dim": next(iter(dims), None),
+        "shards": len(shards),
+        "embedded": sum(s["embedded"] for s in shards),
+        "skipped": skip_all.num_rows,
+        "skipped_by_reason": dict(sorted(total_by_reason.items())),
+        "per_shard": shards,
+    }
+    return summary, skip_all
+
+
+__all__ = [
+    "Clip",
+    "TextEmbeddingCache",
+    "embed_images",
+    "embed_shard",
+    "embed_texts",
+    "load_clip",
+    "pixel_values",
+    "read_embeddings",
+    "summarise_embeddings",
+]
