@@ -1,5 +1,185 @@
-# Experiment `softtext`: see DESIGN.md and config/README.md.
+# Experiment E4 `softtext`: soft-text prompts for CLIP zero-shot classification on CIFAR-10
+# (DESIGN.md E4, docs/softtext.md). A classifier gives each test image its top-2 classes;
+# CLIP scores hard and soft prompts against the shared image embeddings of the test split.
+# The cifar10 manifest (stage `manifest`) exports the test images as PNG under <root>/png/.
+
+
+def softtext_relations_json():
+    """The soft prompts as a JSON object, prompt name -> relation phrase."""
+    relations = config["softtext"]["prompts"]["relations"]
+    return json.dumps({entry["name"]: entry["phrase"] for entry in relations})
+
+
+def softtext_classifier_flags():
+    """`semspace softtext classifier` options from config softtext.classifier."""
+    clf = config["softtext"]["classifier"]
+    return (
+        f"--arch {clf['arch']} --epochs {clf['epochs']} --batch-size {clf['batch_size']}"
+        f" --lr {clf['lr']} --momentum {clf['momentum']} --weight-decay {clf['weight_decay']}"
+        f" --schedule {clf['schedule']} --{'' if clf['augment'] else 'no-'}augment"
+        f" --{'' if clf['cifar_stem'] else 'no-'}cifar-stem --train-limit {clf['train_limit']}"
+    )
+
+
+def softtext_hard_template(wildcards):
+    """The hard-text template (a function: its {class} is no wildcard)."""
+    return config["softtext"]["prompts"]["hard"]
+
+
+def softtext_soft_template(wildcards):
+    """The soft-text template (a function: its {class}, {rel}, {other} are no wildcards)."""
+    return config["softtext"]["prompts"]["soft"]
+
+
+def softtext_embeddings(wildcards):
+    """Image-embedding shards of the test split (through the `manifest` checkpoint)."""
+    return embedding_shards(wildcards.dataset, wildcards.model)
 
 
 def softtext_final_output():
-    return []
+    """E4's table and figures for the configured dataset and CLIP model."""
+    dataset, model = config["softtext"]["dataset"], config["softtext"]["model"]
+    folder = f"results/softtext/{dataset}/{model}"
+    return [
+        f"{folder}/table.md",
+        f"{folder}/table.csv",
+        f"{folder}/confusion.png",
+        f"{folder}/umap_hard.png",
+        f"{folder}/umap_soft.png",
+    ]
+
+
+rule softtext_demo_data:
+    output:
+        directory("resources/demo/cifar10"),
+    log:
+        "logs/softtext/demo_data.log",
+    benchmark:
+        "benchmarks/softtext/demo_data.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        train_per_batch=config["softtext"]["demo_data"]["train_per_batch"],
+        test=config["softtext"]["demo_data"]["test"],
+        seed=config["demo"]["seed"],
+    shell:
+        "semspace softtext demo-data --out {output} --train-per-batch {params.train_per_batch}"
+        " --test {params.test} --seed {params.seed} > {log} 2>&1"
+
+
+rule softtext_classifier:
+    input:
+        root=dataset_root_input,
+    output:
+        top2="results/softtext/{dataset}/classifier/top2.parquet",
+        metrics="results/softtext/{dataset}/classifier/metrics.json",
+    log:
+        "logs/softtext/{dataset}/classifier.log",
+    benchmark:
+        "benchmarks/softtext/{dataset}/classifier.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        # Not an output: it must survive a failed or killed job so that the next run resumes.
+        checkpoint="results/softtext/{dataset}/classifier/checkpoint.pt",
+        flags=softtext_classifier_flags(),
+        runtime=runtime_args(),
+    shell:
+        "semspace softtext classifier --root {input.root} --checkpoint {params.checkpoint}"
+        " {params.flags} {params.runtime} --threads {threads}"
+        " --top2 {output.top2} --metrics {output.metrics}"
+        " > {log} 2>&1"
+
+
+rule softtext_score:
+    input:
+        top2="results/softtext/{dataset}/classifier/top2.parquet",
+        embeddings=softtext_embeddings,
+        model=model_dir_input,
+        root=dataset_root_input,
+    output:
+        predictions="results/softtext/{dataset}/{model}/predictions.parquet",
+        accuracy="results/softtext/{dataset}/{model}/accuracy.parquet",
+        confusion="results/softtext/{dataset}/{model}/confusion.parquet",
+        texts="results/softtext/{dataset}/{model}/texts.parquet",
+    log:
+        "logs/softtext/{dataset}/{model}/score.log",
+    benchmark:
+        "benchmarks/softtext/{dataset}/{model}/score.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    resources:
+        gpu=1,
+    params:
+        hard=softtext_hard_template,
+        soft=softtext_soft_template,
+        relations=softtext_relations_json(),
+        batch_size=config["softtext"]["text_batch_size"],
+        # Not an output: distinct texts stay embedded across runs.
+        text_cache="results/softtext/{dataset}/{model}/text_cache.parquet",
+        runtime=runtime_args(),
+    shell:
+        "semspace softtext score --top2 {input.top2} --embeddings {input.embeddings}"
+        " --model {input.model} --dataset-root {input.root}"
+        " --hard-template {params.hard:q} --soft-template {params.soft:q}"
+        " --relations {params.relations:q} --batch-size {params.batch_size}"
+        " --text-cache {params.text_cache} {params.runtime}"
+        " --predictions {output.predictions} --accuracy {output.accuracy}"
+        " --confusion {output.confusion} --texts {output.texts} > {log} 2>&1"
+
+
+rule softtext_report:
+    input:
+        accuracy="results/softtext/{dataset}/{model}/accuracy.parquet",
+        confusion="results/softtext/{dataset}/{model}/confusion.parquet",
+        texts="results/softtext/{dataset}/{model}/texts.parquet",
+        top2="results/softtext/{dataset}/classifier/top2.parquet",
+        metrics="results/softtext/{dataset}/classifier/metrics.json",
+        embeddings=softtext_embeddings,
+        root=dataset_root_input,
+    output:
+        table_md=report(
+            "results/softtext/{dataset}/{model}/table.md",
+            caption="../report/softtext_table.rst",
+            category="E4 soft text",
+        ),
+        table_csv="results/softtext/{dataset}/{model}/table.csv",
+        confusion=report(
+            "results/softtext/{dataset}/{model}/confusion.png",
+            caption="../report/softtext_confusion.rst",
+            category="E4 soft text",
+        ),
+        umap_hard=report(
+            "results/softtext/{dataset}/{model}/umap_hard.png",
+            caption="../report/softtext_umap_hard.rst",
+            category="E4 soft text",
+        ),
+        umap_soft=report(
+            "results/softtext/{dataset}/{model}/umap_soft.png",
+            caption="../report/softtext_umap_soft.rst",
+            category="E4 soft text",
+        ),
+    log:
+        "logs/softtext/{dataset}/{model}/report.log",
+    benchmark:
+        "benchmarks/softtext/{dataset}/{model}/report.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        max_images=config["softtext"]["umap"]["max_images"],
+        n_neighbors=config["softtext"]["umap"]["n_neighbors"],
+        min_dist=config["softtext"]["umap"]["min_dist"],
+        seed=config["runtime"]["seed"],
+    shell:
+        "semspace softtext report --accuracy {input.accuracy} --confusion {input.confusion}"
+        " --texts {input.texts} --top2 {input.top2} --classifier-metrics {input.metrics}"
+        " --embeddings {input.embeddings} --dataset-root {input.root}"
+        " --dataset-name {wildcards.dataset} --model-name {wildcards.model}"
+        " --umap-max-images {params.max_images} --umap-neighbors {params.n_neighbors}"
+        " --umap-min-dist {params.min_dist} --seed {params.seed}"
+        " --table-md {output.table_md} --table-csv {output.table_csv}"
+        " --confusion-png {output.confusion} --umap-hard {output.umap_hard}"
+        " --umap-soft {output.umap_soft} > {log} 2>&1"

@@ -1,0 +1,206 @@
+"""E4's table and figures: zero-shot accuracy per prompt beside the paper's numbers, confusion
+matrices, and UMAP maps of image features (dots) and text features (stars) by class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from semspace.io import atomic_path, write_text
+
+#: The paper's accuracies (%, CIFAR-10 test set, CLIP ViT-L/14), by our prompt names. Data for
+#: the "paper" column only; nothing in the code computes or returns these.
+PAPER_ACCURACY: dict[str, float] = {"hard": 96.19, "like": 85.56, "looks_like": 95.19, "resembles": 91.48}
+PAPER_PROMPT_NAMES: dict[str, str] = {
+    "hard": "hard text",
+    "like": "like",
+    "looks_like": "look like",
+    "resembles": "resemble",
+}
+
+#: The report table: our accuracy (%) per prompt beside the paper's.
+TABLE = pa.schema(
+    [
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("paper_prompt", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("n_images", pa.int64(), nullable=False),
+        pa.field("n_texts", pa.int64(), nullable=False),
+        pa.field("accuracy", pa.float64(), nullable=False),
+        pa.field("paper", pa.float64()),
+    ]
+)
+
+
+def accuracy_table(accuracy: pa.Table, paper: Mapping[str, float] = PAPER_ACCURACY) -> pa.Table:
+    """One row per prompt: our accuracy in percent, and the paper's where it reported one."""
+    rows = []
+    for row in accuracy.to_pylist():
+        rows.append(
+            {
+                "prompt": row["prompt"],
+                "paper_prompt": PAPER_PROMPT_NAMES.get(row["prompt"]),
+                "text": row["template"],
+                "n_images": row["n_images"],
+                "n_texts": row["n_texts"],
+                "accuracy": round(100.0 * row["accuracy"], 2),
+                "paper": paper.get(row["prompt"]),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TABLE)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(table: pa.Table) -> str:
+    names = table.column_names
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
+    for row in table.to_pylist():
+        lines.append("| " + " | ".join(_cell(row[n]) for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(table: pa.Table, classifier: Mapping[str, object], model: str, dataset: str) -> str:
+    """The E4 table in Markdown with the classifier's own test accuracy underneath."""
+    lines = [
+        f"# E4: soft-text prompts, CLIP zero-shot classification ({dataset}, model `{model}`)",
+        "",
+        "Accuracy in % on the test images; `paper` is the value the paper reports (CIFAR-10, CLIP ViT-L/14).",
+        "",
+        markdown_table(table),
+        (
+            f"Classifier ({classifier.get('arch')}, {classifier.get('epochs')} epochs): "
+            f"test accuracy {100 * float(classifier.get('accuracy', 0.0)):.2f} %, "
+            f"top-2 accuracy {100 * float(classifier.get('top2_accuracy', 0.0)):.2f} % "
+            f"on {classifier.get('n')} images."
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_table(table: pa.Table, csv_path: str | Path, md_path: str | Path, markdown: str) -> None:
+    import pyarrow.csv as pacsv
+
+    with atomic_path(csv_path, suffix=".csv") as tmp:
+        pacsv.write_csv(table, tmp)
+    write_text(markdown, md_path)
+
+
+def confusion_matrices(confusion: pa.Table, n_classes: int) -> dict[str, np.ndarray]:
+    """The long-form CONFUSION table back to one n x n matrix per prompt (in table order)."""
+    out: dict[str, np.ndarray] = {}
+    for row in confusion.to_pylist():
+        matrix = out.setdefault(row["prompt"], np.zeros((n_classes, n_classes), dtype=np.int64))
+        matrix[row["label"], row["predicted"]] = row["count"]
+    return out
+
+
+def plot_confusion(matrices: Mapping[str, np.ndarray], class_names: Sequence[str], out: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        totals = matrix.sum(axis=1, keepdims=True)
+        share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+        ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        acc = np.trace(matrix) / max(matrix.sum(), 1)
+        ax.set_title(f"{name} ({100 * acc:.1f} %)")
+        ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                colour = "white" if share[i, j] > 0.5 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=5, color=colour)
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def sample_indices(labels: np.ndarray, max_images: int, seed: int) -> np.ndarray:
+    """At most ``max_images`` indices, drawn at random (seeded), in increasing order."""
+    if len(labels) <= max_images:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(len(labels), size=max_images, replace=False))
+
+
+def umap_coordinates(
+    features: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
+) -> np.ndarray:
+    """2-D UMAP (cosine metric) of the rows of ``features``."""
+    import umap
+
+    n_neighbors = max(2, min(n_neighbors, len(features) - 1))
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
+        n_jobs=1,  # a fixed random_state runs single-threaded anyway; say so to silence the warning
+    )
+    return np.asarray(reducer.fit_transform(features), dtype=np.float32)
+
+
+def plot_umap(
+    image_xy: np.ndarray,
+    image_labels: np.ndarray,
+    text_xy: np.ndarray,
+    text_classes: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    out: str | Path,
+) -> None:
+    """Image features as dots and text features as stars, coloured by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for c, name in enumerate(class_names):
+        dots = image_labels == c
+        ax.scatter(image_xy[dots, 0], image_xy[dots, 1], s=6, color=colours(c % 10), alpha=0.6, label=name)
+        stars = text_classes == c
+        ax.scatter(
+            text_xy[stars, 0], text_xy[stars, 1], s=160, marker="*", color=colours(c % 10),
+            edgecolors="black", linewidths=0.6,
+        )  # fmt: skip
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=2, fontsize=8, loc="best", title="class (dots: images, stars: texts)")
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def _save(fig: object, out: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    suffix = Path(out).suffix
+    with atomic_path(out, suffix=suffix) as tmp:
+        fig.savefig(tmp, dpi=150, format=suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+
+
+def best_soft_prompt(accuracy: pa.Table) -> str:
+    """The soft prompt (any but ``hard``) with the highest accuracy; first in table order on ties."""
+    best, best_acc = None, -1.0
+    for row in accuracy.to_pylist():
+        if row["prompt"] != "hard" and row["accuracy"] > best_acc:
+            best, best_acc = row["prompt"], row["accuracy"]
+    if best is None:
+        raise ValueError("no soft prompt in the accuracy table")
+    return best
