@@ -1,5 +1,418 @@
-# Experiment `retrieval`: see DESIGN.md and config/README.md.
+# Experiment `retrieval` (E2): granularity of joint image/text embeddings. Whole images with
+# captions (Flickr8k/30k) against object crops with phrases (Flickr30k Entities, Visual Genome);
+# joint spaces trained on frozen features, and zero-shot CLIP. See docs/retrieval.md.
+#
+# pairs -> texts (CLIP text tower) -> features (+ image embeddings of the shared `embed` stage,
+# or VGG16 fc7) -> train -> evaluate -> map, table.
+
+
+# ---------------------------------------------------------------- helpers and input functions
+
+
+def retrieval_model():
+    return config["retrieval"]["model"]
+
+
+def retrieval_runs():
+    """(features, loss, train set, eval set) of every table row; zero-shot rows use loss `none`."""
+    section = config["retrieval"]
+    runs = []
+    for eval_set in section["eval_sets"]:
+        if section["zero_shot"]:
+            runs.append(("clip", "none", "zeroshot", eval_set))
+        for features in section["features"]:
+            for loss in section["losses"]:
+                for train_set in section["train_sets"]:
+                    runs.append((features, loss, train_set, eval_set))
+    return runs
+
+
+def retrieval_metrics_files():
+    return [
+        f"results/retrieval/eval/{f}/{l}/{t}/{e}.metrics.parquet"
+        for f, l, t, e in retrieval_runs()
+    ]
+
+
+def retrieval_map_files():
+    return [
+        f"results/retrieval/maps/{f}/{l}/{t}/{e}.png" for f, l, t, e in retrieval_runs()
+    ]
 
 
 def retrieval_final_output():
-    return []
+    return [
+        "results/retrieval/table.md",
+        "results/retrieval/table.csv",
+    ] + retrieval_map_files()
+
+
+def retrieval_datasets():
+    """Every dataset E2 reads, in config order, each once."""
+    section = config["retrieval"]
+    names = [d for ds in section["train_sets"].values() for d in ds]
+    names += list(section["eval_sets"].values())
+    return list(dict.fromkeys(names))
+
+
+def retrieval_all_pairs():
+    return [f"results/retrieval/pairs/{d}.parquet" for d in retrieval_datasets()]
+
+
+def retrieval_all_texts():
+    """Text embeddings of every E2 dataset, made by one job per model (one model load)."""
+    return [
+        f"results/retrieval/texts/{d}/{{model}}.parquet" for d in retrieval_datasets()
+    ]
+
+
+def retrieval_image_embeddings(wildcards):
+    """Image vectors of a dataset: CLIP shards of the shared stage, or VGG16 fc7 shards."""
+    if wildcards.features == "clip":
+        return embedding_shards(wildcards.dataset, retrieval_model())
+    return [
+        f"results/retrieval/vgg16/{wildcards.dataset}/{s}.parquet"
+        for s in shard_ids(wildcards.dataset)
+    ]
+
+
+def retrieval_vgg_source_shard(wildcards):
+    source = config["retrieval"]["vgg16"]["shards_from"]
+    return f"results/shards/{wildcards.dataset}/{source}/{wildcards.shard}.parquet"
+
+
+def retrieval_train_datasets(wildcards):
+    try:
+        return config["retrieval"]["train_sets"][wildcards.train]
+    except KeyError:
+        raise ValueError(
+            f"config key retrieval.train_sets.{wildcards.train} is missing"
+        ) from None
+
+
+def retrieval_train_items(wildcards):
+    return [
+        f"results/retrieval/features/{wildcards.features}/{d}.items.parquet"
+        for d in retrieval_train_datasets(wildcards)
+    ]
+
+
+def retrieval_train_captions(wildcards):
+    return [
+        f"results/retrieval/features/{wildcards.features}/{d}.captions.parquet"
+        for d in retrieval_train_datasets(wildcards)
+    ]
+
+
+def retrieval_eval_datasets():
+    return list(config["retrieval"]["eval_sets"].values())
+
+
+def retrieval_eval_items(wildcards):
+    return [
+        f"results/retrieval/features/{wildcards.features}/{d}.items.parquet"
+        for d in retrieval_eval_datasets()
+    ]
+
+
+def retrieval_eval_captions(wildcards):
+    return [
+        f"results/retrieval/features/{wildcards.features}/{d}.captions.parquet"
+        for d in retrieval_eval_datasets()
+    ]
+
+
+def retrieval_eval_outputs(folder, suffix):
+    """One path per eval set for a trained space (wildcards kept for the rule to fill)."""
+    return [
+        f"results/retrieval/{folder}/{{features}}/{{loss}}/{{train}}/{e}.{suffix}"
+        for e in config["retrieval"]["eval_sets"]
+    ]
+
+
+def retrieval_zeroshot_items():
+    return [
+        f"results/retrieval/features/clip/{d}.items.parquet"
+        for d in retrieval_eval_datasets()
+    ]
+
+
+def retrieval_zeroshot_captions():
+    return [
+        f"results/retrieval/features/clip/{d}.captions.parquet"
+        for d in retrieval_eval_datasets()
+    ]
+
+
+def retrieval_zeroshot_outputs(folder, suffix):
+    return [
+        f"results/retrieval/{folder}/clip/none/zeroshot/{e}.{suffix}"
+        for e in config["retrieval"]["eval_sets"]
+    ]
+
+
+# ---------------------------------------------------------------- demo data
+
+
+rule retrieval_demo_scenes:
+    output:
+        flickr30k=directory("resources/demo/flickr30k"),
+        flickr8k=directory("resources/demo/flickr8k"),
+        visual_genome=directory("resources/demo/visual_genome"),
+    log:
+        "logs/retrieval/demo_scenes.log",
+    benchmark:
+        "benchmarks/retrieval/demo_scenes.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        scenes=config["retrieval"]["demo"]["scenes"],
+        val=config["retrieval"]["demo"]["val"],
+        test=config["retrieval"]["demo"]["test"],
+        seed=config["demo"]["seed"],
+    shell:
+        "semspace retrieval demo --flickr30k {output.flickr30k} --flickr8k {output.flickr8k}"
+        " --visual-genome {output.visual_genome} --scenes {params.scenes} --val {params.val}"
+        " --test {params.test} --seed {params.seed} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------- features
+
+
+rule retrieval_pairs:
+    input:
+        root=dataset_root_input,
+    output:
+        pairs="results/retrieval/pairs/{dataset}.parquet",
+    log:
+        "logs/retrieval/pairs/{dataset}.log",
+    benchmark:
+        "benchmarks/retrieval/pairs/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        fmt=dataset_format,
+        options=dataset_options_json,
+    shell:
+        "semspace retrieval pairs --format {params.fmt} --root {input.root}"
+        " --options {params.options:q} --out {output.pairs} > {log} 2>&1"
+
+
+rule retrieval_texts:
+    input:
+        pairs=retrieval_all_pairs(),
+        model=model_dir_input,
+    output:
+        texts=retrieval_all_texts(),
+    log:
+        "logs/retrieval/texts/{model}.log",
+    benchmark:
+        "benchmarks/retrieval/texts/{model}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    resources:
+        gpu=1,
+    params:
+        cache="results/retrieval/texts/{model}.cache.parquet",
+        batch_size=config["retrieval"]["text_batch_size"],
+        runtime=runtime_args(),
+    shell:
+        "semspace retrieval texts --pairs {input.pairs} --model {input.model}"
+        " --cache {params.cache} --batch-size {params.batch_size} {params.runtime}"
+        " --out {output.texts} > {log} 2>&1"
+
+
+rule retrieval_vgg16:
+    input:
+        shard=retrieval_vgg_source_shard,
+    output:
+        embeddings="results/retrieval/vgg16/{dataset}/{shard}.parquet",
+    log:
+        "logs/retrieval/vgg16/{dataset}/{shard}.log",
+    benchmark:
+        "benchmarks/retrieval/vgg16/{dataset}/{shard}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    resources:
+        gpu=1,
+    params:
+        weights=config["retrieval"]["vgg16"]["weights"],
+        batch_size=config["retrieval"]["vgg16"]["batch_size"],
+        runtime=runtime_args(),
+    shell:
+        "semspace retrieval vgg16 --shard {input.shard} --weights {params.weights}"
+        " --batch-size {params.batch_size} {params.runtime} --out {output.embeddings} > {log} 2>&1"
+
+
+rule retrieval_features:
+    input:
+        pairs="results/retrieval/pairs/{dataset}.parquet",
+        embeddings=retrieval_image_embeddings,
+        texts=f"results/retrieval/texts/{{dataset}}/{retrieval_model()}.parquet",
+    output:
+        item_table="results/retrieval/features/{features}/{dataset}.items.parquet",
+        captions="results/retrieval/features/{features}/{dataset}.captions.parquet",
+        dropped="results/retrieval/features/{features}/{dataset}.dropped.parquet",
+    log:
+        "logs/retrieval/features/{features}/{dataset}.log",
+    benchmark:
+        "benchmarks/retrieval/features/{features}/{dataset}.tsv"
+    wildcard_constraints:
+        features="clip|vgg16",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "semspace retrieval features --pairs {input.pairs} --embeddings {input.embeddings}"
+        " --texts {input.texts} --out-items {output.item_table} --out-captions {output.captions}"
+        " --out-dropped {output.dropped} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------- joint spaces
+
+
+rule retrieval_train:
+    input:
+        item_table=retrieval_train_items,
+        captions=retrieval_train_captions,
+    output:
+        checkpoint="results/retrieval/models/{features}/{loss}/{train}.pt",
+        history="results/retrieval/models/{features}/{loss}/{train}.history.parquet",
+    log:
+        "logs/retrieval/train/{features}/{loss}/{train}.log",
+    benchmark:
+        "benchmarks/retrieval/train/{features}/{loss}/{train}.tsv"
+    wildcard_constraints:
+        features="clip|vgg16",
+        loss="sum|max",
+    conda:
+        "../../envs/gpu.yaml"
+    resources:
+        gpu=1,
+    params:
+        train_split=config["retrieval"]["train_split"],
+        dev_split=config["retrieval"]["dev_split"],
+        dim=config["retrieval"]["train"]["dim"],
+        margin=config["retrieval"]["train"]["margin"],
+        lr=config["retrieval"]["train"]["lr"],
+        batch_size=config["retrieval"]["train"]["batch_size"],
+        epochs=config["retrieval"]["train"]["epochs"],
+        patience=config["retrieval"]["train"]["patience"],
+        fold_size=config["retrieval"]["fold_size"],
+        runtime=runtime_args(),
+    shell:
+        "semspace retrieval train --items {input.item_table} --captions {input.captions}"
+        " --train-split {params.train_split} --dev-split {params.dev_split}"
+        " --dim {params.dim} --loss {wildcards.loss} --margin {params.margin} --lr {params.lr}"
+        " --batch-size {params.batch_size} --epochs {params.epochs} --patience {params.patience}"
+        " --fold-size {params.fold_size} {params.runtime}"
+        " --out {output.checkpoint} --history {output.history} > {log} 2>&1"
+
+
+rule retrieval_evaluate:
+    input:
+        checkpoint="results/retrieval/models/{features}/{loss}/{train}.pt",
+        item_table=retrieval_eval_items,
+        captions=retrieval_eval_captions,
+    output:
+        metrics=retrieval_eval_outputs("eval", "metrics.parquet"),
+        maps=[
+            report(
+                path,
+                caption="../report/retrieval_map.rst",
+                category="E2 retrieval",
+                subcategory="maps",
+            )
+            for path in retrieval_eval_outputs("maps", "png")
+        ],
+        coords=retrieval_eval_outputs("maps", "coords.parquet"),
+    log:
+        "logs/retrieval/eval/{features}/{loss}/{train}.log",
+    benchmark:
+        "benchmarks/retrieval/eval/{features}/{loss}/{train}.tsv"
+    wildcard_constraints:
+        features="clip|vgg16",
+        loss="sum|max",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        eval_names=list(config["retrieval"]["eval_sets"]),
+        split=config["retrieval"]["eval_split"],
+        fold_size=config["retrieval"]["fold_size"],
+        map_images=config["retrieval"]["map"]["images"],
+        map_method=config["retrieval"]["map"]["method"],
+        device=config["runtime"]["device"],
+        seed=config["runtime"]["seed"],
+    shell:
+        "semspace retrieval evaluate --checkpoint {input.checkpoint}"
+        " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
+        " --split {params.split} --fold-size {params.fold_size}"
+        " --features-name {wildcards.features} --loss {wildcards.loss} --train-name {wildcards.train}"
+        " --map-images {params.map_images} --map-method {params.map_method}"
+        " --device {params.device} --seed {params.seed} --metrics-out {output.metrics}"
+        " --maps-out {output.maps} --coords-out {output.coords} > {log} 2>&1"
+
+
+rule retrieval_evaluate_zeroshot:
+    input:
+        item_table=retrieval_zeroshot_items(),
+        captions=retrieval_zeroshot_captions(),
+    output:
+        metrics=retrieval_zeroshot_outputs("eval", "metrics.parquet"),
+        maps=[
+            report(
+                path,
+                caption="../report/retrieval_map.rst",
+                category="E2 retrieval",
+                subcategory="maps",
+            )
+            for path in retrieval_zeroshot_outputs("maps", "png")
+        ],
+        coords=retrieval_zeroshot_outputs("maps", "coords.parquet"),
+    log:
+        "logs/retrieval/eval/clip/none/zeroshot.log",
+    benchmark:
+        "benchmarks/retrieval/eval/clip/none/zeroshot.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        eval_names=list(config["retrieval"]["eval_sets"]),
+        split=config["retrieval"]["eval_split"],
+        fold_size=config["retrieval"]["fold_size"],
+        map_images=config["retrieval"]["map"]["images"],
+        map_method=config["retrieval"]["map"]["method"],
+        seed=config["runtime"]["seed"],
+    shell:
+        "semspace retrieval evaluate"
+        " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
+        " --split {params.split} --fold-size {params.fold_size}"
+        " --features-name clip --loss none --train-name zeroshot"
+        " --map-images {params.map_images} --map-method {params.map_method}"
+        " --seed {params.seed} --metrics-out {output.metrics}"
+        " --maps-out {output.maps} --coords-out {output.coords} > {log} 2>&1"
+
+
+rule retrieval_table:
+    input:
+        metrics=retrieval_metrics_files(),
+    output:
+        md="results/retrieval/table.md",
+        csv=report(
+            "results/retrieval/table.csv",
+            caption="../report/retrieval_table.rst",
+            category="E2 retrieval",
+            subcategory="table",
+        ),
+        parquet="results/retrieval/table.parquet",
+    log:
+        "logs/retrieval/table.log",
+    benchmark:
+        "benchmarks/retrieval/table.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        train_order=list(config["retrieval"]["train_sets"]),
+        eval_order=list(config["retrieval"]["eval_sets"]),
+    shell:
+        "semspace retrieval table --metrics {input.metrics}"
+        " --train-order {params.train_order} --eval-order {params.eval_order}"
+        " --out-md {output.md} --out-csv {output.csv} --out-parquet {output.parquet} > {log} 2>&1"

@@ -1,0 +1,177 @@
+"""E2 tables and figures: the retrieval table with the paper's numbers beside ours, and 2-D maps
+of images and sentences in a joint space."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from semspace.experiments.retrieval import DIRECTIONS, METRICS
+
+#: The paper's figures, as data for the "paper" columns only (DESIGN.md, E2; VGG16 fc7 image
+#: features, trained joint space). Keyed by (train set, eval set) as named in the default
+#: config; cells the design does not give are absent and stay empty.
+PAPER: dict[tuple[str, str], dict[str, dict[str, float]]] = {
+    ("flickr30k", "flickr30k"): {
+        "sentence": {"r1": 11.7, "r5": 33.9, "r10": 47.5, "medr": 11.5},
+        "image": {"r1": 6.1, "r5": 14.4, "r10": 19.0, "medr": 77.0},
+    },
+    ("vg", "vg"): {
+        "sentence": {"r1": 16.3, "r5": 43.3, "r10": 57.7, "medr": 7.7},
+        "image": {"r1": 7.6, "r5": 16.2, "r10": 20.8, "medr": 75.4},
+    },
+}
+
+FIGURES = ("r1", "r5", "r10", "medr")
+HEADINGS = {"r1": "R@1", "r5": "R@5", "r10": "R@10", "medr": "Med r"}
+
+#: The wide table: one row per (features, loss, train, eval), ours and the paper's side by side.
+TABLE = pa.schema(
+    [pa.field(n, pa.string(), nullable=False) for n in ("features", "loss", "train", "eval")]
+    + [
+        pa.field(f"{d}_{f}{suffix}", pa.float64())
+        for d in DIRECTIONS
+        for f in FIGURES
+        for suffix in ("", "_paper")
+    ]
+    + [pa.field("images", pa.int32()), pa.field("texts", pa.int32()), pa.field("folds", pa.int32())]
+)
+
+
+def retrieval_table(metrics: pa.Table, train_order: Sequence[str] = (), eval_order: Sequence[str] = ()) -> pa.Table:
+    """Long METRICS rows → the wide TABLE, zero-shot first, then train sets in config order."""
+    metrics = metrics.select(METRICS.names)
+    rows: dict[tuple[str, str, str, str], dict] = {}
+    for r in metrics.to_pylist():
+        key = (r["features"], r["loss"], r["train"], r["eval"])
+        row = rows.setdefault(key, dict(zip(("features", "loss", "train", "eval"), key, strict=True)))
+        paper = PAPER.get((r["train"], r["eval"]), {}).get(r["direction"], {})
+        for f in FIGURES:
+            row[f"{r['direction']}_{f}"] = r[f]
+            row[f"{r['direction']}_{f}_paper"] = paper.get(f)
+        row.update(images=r["images"], texts=r["texts"], folds=r["folds"])
+
+    def order(key: tuple[str, str, str, str]) -> tuple:
+        features, loss, train, eval_set = key
+        t = list(train_order).index(train) if train in train_order else len(train_order)
+        e = list(eval_order).index(eval_set) if eval_set in eval_order else len(eval_order)
+        return (features, loss != "none", loss, e, eval_set, train != "zeroshot", t, train)
+
+    return pa.Table.from_pylist([rows[k] for k in sorted(rows, key=order)], schema=TABLE)
+
+
+def _cell(ours: float | None, paper: float | None) -> str:
+    if ours is None or (isinstance(ours, float) and math.isnan(ours)):
+        text = "–"
+    else:
+        text = f"{ours:.1f}"
+    return text if paper is None else f"{text} ({paper:.1f})"
+
+
+def table_markdown(table: pa.Table) -> str:
+    """Markdown: cells read ``ours (paper)`` where the paper gives the figure."""
+    head = ["features", "loss", "train", "eval"] + [
+        f"{'sent.' if d == 'sentence' else 'image'} {HEADINGS[f]}" for d in DIRECTIONS for f in FIGURES
+    ] + ["images", "texts"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|",
+    ]
+    for r in table.to_pylist():
+        cells = [r["features"], r["loss"], r["train"], r["eval"]]
+        cells += [_cell(r[f"{d}_{f}"], r[f"{d}_{f}_paper"]) for d in DIRECTIONS for f in FIGURES]
+        cells += [str(r["images"]), str(r["texts"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = (
+        "\nSentence retrieval = image → text, image retrieval = text → image; R@K in %, Med r = median"
+        " rank, averaged over folds of images. In parentheses: the paper's figure (VGG16 fc7 features"
+        " and its own text encoder), where the paper reports that cell. `zeroshot` = CLIP's own space,"
+        " no training.\n"
+    )
+    return "\n".join(lines) + "\n" + notes
+
+
+# ---------------------------------------------------------------- 2-D maps
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal components (signs fixed so the largest loading is positive)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    if len(x) < 2:
+        return np.zeros((len(x), 2))
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    vt = vt[:2]
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    out = x @ (vt * signs[:, None]).T
+    if out.shape[1] < 2:
+        out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    return out
+
+
+def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """2-D coordinates of the rows of ``x`` by PCA or UMAP (cosine metric)."""
+    if method == "pca" or len(x) < 5:
+        return pca_2d(x)
+    if method == "umap":
+        import umap
+
+        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(x) - 1))
+        return np.asarray(reducer.fit_transform(x))
+    raise ValueError(f"unknown map method {method!r}; use pca or umap")
+
+
+def draw_map(coords: np.ndarray, modality: Sequence[str], item: Sequence[int], title: str, out: str) -> None:
+    """Scatter of images (dots) and sentences (crosses), coloured by modality, with faint lines
+    from each sentence to its image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semspace.io import atomic_path
+
+    modality = np.asarray(modality)
+    item = np.asarray(item)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=120)
+    is_image = modality == "image"
+    image_pos = {int(i): coords[k] for k, i in enumerate(item) if is_image[k]}
+    for k in np.flatnonzero(~is_image):
+        if int(item[k]) in image_pos:
+            a, b = coords[k], image_pos[int(item[k])]
+            ax.plot([a[0], b[0]], [a[1], b[1]], color="0.8", lw=0.4, zorder=1)
+    ax.scatter(*coords[~is_image].T, s=14, marker="x", c="tab:orange", label="sentences", zorder=2)
+    ax.scatter(*coords[is_image].T, s=18, marker="o", c="tab:blue", label="images", zorder=3)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+#: A drawn map: the 2-D coordinates of each point.
+COORDS = pa.schema(
+    [
+        pa.field("modality", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("item", pa.int32(), nullable=False),
+        pa.field("x", pa.float64(), nullable=False),
+        pa.field("y", pa.float64(), nullable=False),
+    ]
+)
+
+
+def coords_table(modality: Sequence[str], keys: Sequence[str], texts: Sequence[str | None],
+                 item: Sequence[int], coords: np.ndarray) -> pa.Table:
+    return pa.table(
+        {"modality": list(modality), "key": list(keys), "text": list(texts), "item": list(item),
+         "x": coords[:, 0].astype(float), "y": coords[:, 1].astype(float)},
+        schema=COORDS,
+    )
