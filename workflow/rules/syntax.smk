@@ -1,5 +1,283 @@
-# Experiment `syntax`: see DESIGN.md and config/README.md.
+# Experiment E3 `syntax`: syntax trees as CLIP text input on LAVA (DESIGN.md E3, docs/syntax.md).
+# LAVA scenes are paired by reading; CLIP is fine-tuned on linearised trees with minibatches of
+# whole pairs, then scored by pairwise accuracy on held-out sentences. Frames are read directly
+# (fine-tuning needs pixels), so E3 does not use the shared image shards.
+
+
+wildcard_constraints:
+    lin=r"text|bracket|spaced|compact",
+    batch=r"\d+",
+
+
+def syntax_folder():
+    return f"results/syntax/{config['syntax']['dataset']}/{config['syntax']['model']}"
+
+
+def syntax_runs():
+    """(linearisation, batch size) of every fine-tuning run, plus the text-only baseline (b0)."""
+    runs = [("text", 0)]
+    for lin in config["syntax"]["linearisations"]:
+        for batch in config["syntax"]["batch_sizes"]:
+            runs.append((lin, batch))
+    return runs
+
+
+def syntax_relevance_figures():
+    rel = config["syntax"]["relevance"]
+    n = len(rel["pairs"]) or rel["n_pairs"]
+    return [f"{syntax_folder()}/relevance/pair_{i}.png" for i in range(n)]
 
 
 def syntax_final_output():
-    return []
+    """E3's tables and figures for the configured dataset and CLIP model."""
+    folder = syntax_folder()
+    return [
+        f"{folder}/table.md",
+        f"{folder}/table.csv",
+        f"{folder}/loss.png",
+    ] + syntax_relevance_figures()
+
+
+def syntax_items_inputs(wildcards):
+    """The dataset root, and the frame-extraction marker when frames come from the videos."""
+    inputs = {"root": dataset_root(wildcards.dataset)}
+    if config["syntax"]["frames"]["extract"]:
+        inputs["frames"] = f"results/syntax/{wildcards.dataset}/frames.done"
+    return inputs
+
+
+def syntax_videos(wildcards):
+    return f"{dataset_root(wildcards.dataset)}/{config['syntax']['frames']['videos']}"
+
+
+def syntax_eval_model(wildcards):
+    """The model a row of the table is scored with: the base CLIP for b0, else a fine-tuned one."""
+    if int(wildcards.batch) == 0:
+        return model_dir(wildcards.model)
+    return f"results/syntax/{wildcards.dataset}/{wildcards.model}/runs/{wildcards.lin}_b{wildcards.batch}/model"
+
+
+def syntax_summaries(wildcards):
+    folder = f"results/syntax/{wildcards.dataset}/{wildcards.model}"
+    return [f"{folder}/eval/{lin}_b{batch}.json" for lin, batch in syntax_runs()]
+
+
+def syntax_loss_logs(wildcards):
+    folder = f"results/syntax/{wildcards.dataset}/{wildcards.model}"
+    return [
+        f"{folder}/runs/{lin}_b{batch}/loss.parquet"
+        for lin, batch in syntax_runs()
+        if batch > 0
+    ]
+
+
+def syntax_relevance_model(wildcards):
+    rel = config["syntax"]["relevance"]
+    return (
+        f"results/syntax/{wildcards.dataset}/{wildcards.model}/runs/"
+        f"{rel['input']}_b{rel['batch_size']}/model"
+    )
+
+
+def syntax_relevance_pairs(wildcards):
+    return " ".join(config["syntax"]["relevance"]["pairs"])
+
+
+rule syntax_demo_data:
+    output:
+        directory("resources/demo/lava"),
+    log:
+        "logs/syntax/demo_data.log",
+    benchmark:
+        "benchmarks/syntax/demo_data.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        seed=config["demo"]["seed"],
+    shell:
+        "semspace syntax demo-data --out {output} --seed {params.seed} > {log} 2>&1"
+
+
+rule syntax_frames:
+    input:
+        root=dataset_root_input,
+    output:
+        done="results/syntax/{dataset}/frames.done",
+    log:
+        "logs/syntax/{dataset}/frames.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/frames.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        videos=syntax_videos,
+        position=config["syntax"]["frames"]["position"],
+        ext=config["syntax"]["frame_ext"],
+    shell:
+        "semspace syntax frames --root {input.root} --videos {params.videos}"
+        " --position {params.position} --frame-ext {params.ext} --done {output.done} > {log} 2>&1"
+
+
+rule syntax_items:
+    input:
+        unpack(syntax_items_inputs),
+    output:
+        table="results/syntax/{dataset}/items.parquet",
+        counts="results/syntax/{dataset}/counts.json",
+    log:
+        "logs/syntax/{dataset}/items.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/items.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        ext=config["syntax"]["frame_ext"],
+        test_fraction=config["syntax"]["test_fraction"],
+        seed=config["syntax"]["split_seed"],
+    shell:
+        "semspace syntax items --root {input.root} --frame-ext {params.ext}"
+        " --test-fraction {params.test_fraction} --seed {params.seed}"
+        " --out {output.table} --counts {output.counts} > {log} 2>&1"
+
+
+rule syntax_tokens:
+    input:
+        table="results/syntax/{dataset}/items.parquet",
+        model=model_dir_input,
+    output:
+        "results/syntax/{dataset}/{model}/tokens.parquet",
+    log:
+        "logs/syntax/{dataset}/{model}/tokens.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/{model}/tokens.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "semspace syntax tokens --items {input.table} --model-dir {input.model}"
+        " --inputs text bracket spaced compact --out {output} > {log} 2>&1"
+
+
+rule syntax_finetune:
+    input:
+        table="results/syntax/{dataset}/items.parquet",
+        root=dataset_root_input,
+        model=model_dir_input,
+    output:
+        model=directory("results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/model"),
+        loss="results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/loss.parquet",
+    log:
+        "logs/syntax/{dataset}/{model}/finetune_{lin}_b{batch}.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/{model}/finetune_{lin}_b{batch}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        # Not an output: it must survive a failed or killed job so that the next run resumes.
+        checkpoint="results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/checkpoint",
+        steps=config["syntax"]["train"]["steps"],
+        lr=config["syntax"]["train"]["learning_rate"],
+        wd=config["syntax"]["train"]["weight_decay"],
+        warmup=config["syntax"]["train"]["warmup_steps"],
+        every=config["syntax"]["train"]["checkpoint_every"],
+        runtime=runtime_args(),
+    shell:
+        "semspace syntax finetune --items {input.table} --root {input.root} --model-dir {input.model}"
+        " --input {wildcards.lin} --batch-size {wildcards.batch} --steps {params.steps}"
+        " --learning-rate {params.lr} --weight-decay {params.wd} --warmup-steps {params.warmup}"
+        " --checkpoint-every {params.every} --checkpoint-dir {params.checkpoint}"
+        " --out {output.model} --loss-log {output.loss} {params.runtime} --threads {threads}"
+        " > {log} 2>&1"
+
+
+rule syntax_evaluate:
+    input:
+        table="results/syntax/{dataset}/items.parquet",
+        root=dataset_root_input,
+        model=syntax_eval_model,
+    output:
+        scores="results/syntax/{dataset}/{model}/eval/{lin}_b{batch}.parquet",
+        summary="results/syntax/{dataset}/{model}/eval/{lin}_b{batch}.json",
+    log:
+        "logs/syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        runtime=runtime_args(),
+    shell:
+        "semspace syntax evaluate --items {input.table} --root {input.root} --model-dir {input.model}"
+        " --input {wildcards.lin} --train-batch {wildcards.batch} --model-name {wildcards.model}"
+        " --out {output.scores} --summary {output.summary} {params.runtime} --threads {threads}"
+        " > {log} 2>&1"
+
+
+rule syntax_relevance:
+    input:
+        table="results/syntax/{dataset}/items.parquet",
+        root=dataset_root_input,
+        model=syntax_relevance_model,
+    output:
+        report(
+            expand(
+                "results/syntax/{{dataset}}/{{model}}/relevance/pair_{i}.png",
+                i=range(len(syntax_relevance_figures())),
+            ),
+            caption="../report/syntax_relevance.rst",
+            category="Syntax",
+        ),
+    log:
+        "logs/syntax/{dataset}/{model}/relevance.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/{model}/relevance.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    params:
+        lin=config["syntax"]["relevance"]["input"],
+        pairs=syntax_relevance_pairs,
+        runtime=runtime_args(),
+    shell:
+        "semspace syntax relevance --items {input.table} --root {input.root} --model-dir {input.model}"
+        " --input {params.lin} --pairs {params.pairs} --out {output} {params.runtime}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule syntax_table:
+    input:
+        summaries=syntax_summaries,
+        losses=syntax_loss_logs,
+        tokens="results/syntax/{dataset}/{model}/tokens.parquet",
+        counts="results/syntax/{dataset}/counts.json",
+    output:
+        md=report(
+            "results/syntax/{dataset}/{model}/table.md",
+            caption="../report/syntax_table.rst",
+            category="Syntax",
+        ),
+        csv=report(
+            "results/syntax/{dataset}/{model}/table.csv",
+            caption="../report/syntax_table.rst",
+            category="Syntax",
+        ),
+        loss=report(
+            "results/syntax/{dataset}/{model}/loss.png",
+            caption="../report/syntax_loss.rst",
+            category="Syntax",
+        ),
+    log:
+        "logs/syntax/{dataset}/{model}/table.log",
+    benchmark:
+        "benchmarks/syntax/{dataset}/{model}/table.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens}"
+        " --counts {input.counts} --loss-logs {input.losses} --md {output.md} --csv {output.csv}"
+        " --loss-figure {output.loss} > {log} 2>&1"

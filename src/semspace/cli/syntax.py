@@ -1,0 +1,355 @@
+"""``semspace syntax ...``: E3, syntax trees as CLIP text input on LAVA (see docs/syntax.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger("semspace.syntax")
+
+
+def _runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch; 0 = torch's default"
+    )
+
+
+def _set_threads(threads: int) -> None:
+    # On a busy CPU, more torch threads than free cores slow a small model down many times over.
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("syntax", help="E3: syntax trees as CLIP text input (LAVA)")
+    sub = parser.add_subparsers(dest="syntax_command", metavar="STEP", required=True)
+
+    p = sub.add_parser("demo-data", help="write a synthetic LAVA (json, parse file, frames)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frame-size", type=int, default=64)
+    p.add_argument("--views", type=int, choices=[1, 2], default=2)
+    p.set_defaults(func=_demo_data)
+
+    p = sub.add_parser("frames", help="extract one frame per clip from the LAVA videos (ffmpeg)")
+    p.add_argument("--root", required=True, help="LAVA root with lava.json")
+    p.add_argument("--videos", required=True, help="folder of the clips, <visualFilename>.<ext>")
+    p.add_argument(
+        "--position", type=float, default=0.5, help="where in the clip, 0 = first frame, 1 = last"
+    )
+    p.add_argument("--frame-ext", default=".jpg")
+    p.add_argument("--done", required=True, help="marker file written when all frames exist")
+    p.set_defaults(func=_frames)
+
+    p = sub.add_parser("items", help="pairs of scenes with their trees, split by sentence")
+    p.add_argument("--root", required=True)
+    p.add_argument("--frame-ext", default=".jpg")
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--counts", required=True, help="JSON with what was kept and left out")
+    p.set_defaults(func=_items)
+
+    p = sub.add_parser("tokens", help="how the CLIP tokenizer splits each linearisation")
+    p.add_argument("--items", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_tokens)
+
+    p = sub.add_parser("finetune", help="fine-tune CLIP with paired minibatches (accelerate)")
+    p.add_argument("--items", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--learning-rate", type=float, required=True)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument(
+        "--checkpoint-dir", default=None, help="accelerate state; a run that finds one resumes"
+    )
+    p.add_argument("--out", required=True, help="folder for the fine-tuned model (save_pretrained)")
+    p.add_argument("--loss-log", required=True, help="Parquet: step, loss")
+    _runtime(p)
+    p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("evaluate", help="pairwise accuracy of a CLIP on held-out pairs")
+    p.add_argument("--items", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--train-batch", type=int, default=0, help="for the table; 0 = not fine-tuned")
+    p.add_argument("--model-name", default="")
+    p.add_argument("--out", required=True)
+    p.add_argument("--summary", required=True)
+    _runtime(p)
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("relevance", help="relevance maps (Chefer et al. 2021) for test pairs")
+    p.add_argument("--items", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--pairs", nargs="*", default=[], help="pair ids; default: the first test pairs")
+    p.add_argument("--out", nargs="+", required=True, help="one PNG per pair")
+    _runtime(p)
+    p.set_defaults(func=_relevance)
+
+    p = sub.add_parser("table", help="the E3 tables (Markdown + CSV) and the loss figure")
+    p.add_argument("--summaries", nargs="+", required=True)
+    p.add_argument("--tokens", required=True)
+    p.add_argument("--counts", required=True)
+    p.add_argument("--loss-logs", nargs="*", default=[])
+    p.add_argument("--md", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--loss-figure", required=True)
+    p.set_defaults(func=_table)
+
+
+def _demo_data(args) -> int:
+    from semspace.demo.lava import write_demo_lava
+
+    write_demo_lava(args.out, seed=args.seed, frame_size=args.frame_size, views=args.views)
+    log.info("demo LAVA written to %s", args.out)
+    return 0
+
+
+def _frames(args) -> int:
+    from semspace.datasets.lava import ANNOTATIONS, frame_path, read_annotations
+    from semspace.errors import SemspaceError
+    from semspace.io import atomic_path, write_text
+    from semspace.runtime import progress
+
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        raise SemspaceError(
+            "ffmpeg and ffprobe are needed to extract LAVA frames; install them and rerun"
+        )
+    root, videos = Path(args.root), Path(args.videos)
+    names = sorted(
+        {v.visual_filename for v in read_annotations(root / ANNOTATIONS) if v.visual_filename}
+    )
+    missing = []
+    for name in progress(names, "frames", total=len(names)):
+        target = root / frame_path(name, args.frame_ext)
+        if target.is_file():
+            continue
+        clips = sorted(videos.glob(f"{name}.*"))
+        if not clips:
+            missing.append(name)
+            continue
+        duration = float(
+            subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format=duration",
+                    "-of",
+                    "csv=p=0",
+                    str(clips[0]),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            or 0
+        )
+        with atomic_path(target, suffix=args.frame_ext) as tmp:
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-ss",
+                    f"{duration * args.position:.3f}",
+                    "-i",
+                    str(clips[0]),
+                    "-frames:v",
+                    "1",
+                    str(tmp),
+                ],
+                check=True,
+            )
+    if missing:
+        log.warning("%d clips have no video under %s (first: %s)", len(missing), videos, missing[0])
+    write_text(f"{len(names) - len(missing)} frames\n", args.done)
+    return 0
+
+
+def _items(args) -> int:
+    from semspace.datasets.lava import ITEMS, build_items
+    from semspace.io import write_json, write_parquet
+
+    table, counts = build_items(
+        args.root, test_fraction=args.test_fraction, seed=args.seed, frame_ext=args.frame_ext
+    )
+    splits = table.column("split").to_pylist()
+    counts.update(train_pairs=splits.count("train") // 2, test_pairs=splits.count("test") // 2)
+    log.info("LAVA items: %s", counts)
+    write_parquet(table, args.out, ITEMS)
+    write_json(counts, args.counts)
+    return 0
+
+
+def _tokens(args) -> int:
+    import pyarrow as pa
+    from transformers import AutoTokenizer
+
+    from semspace.experiments.syntax import item_texts, read_items
+    from semspace.experiments.trees import token_stats
+    from semspace.io import write_parquet
+    from semspace.report.syntax import TOKENS_TABLE
+
+    items = read_items(args.items)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    rows = []
+    for kind in args.inputs:
+        texts = list(dict.fromkeys(item_texts(items, kind)))
+        stats = token_stats(tokenizer, texts, kind)
+        rows.append(
+            {
+                "input": kind,
+                "strings": stats.n,
+                "mean_tokens": stats.mean_tokens,
+                "max_tokens": stats.max_tokens,
+                "over_limit": stats.over_limit,
+                "bracket_token_types": stats.bracket_tokens,
+                "example": stats.examples,
+            }
+        )
+        log.info("%s: %s", kind, stats)
+    write_parquet(pa.Table.from_pylist(rows, schema=TOKENS_TABLE), args.out, TOKENS_TABLE)
+    return 0
+
+
+def _finetune(args) -> int:
+    _set_threads(args.threads)
+    from semspace.experiments.syntax import TrainConfig, finetune, read_items, write_train_log
+
+    items = read_items(args.items, split="train")
+    cfg = TrainConfig(
+        input_kind=args.input,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    history = finetune(
+        items, args.root, args.model_dir, args.out, cfg, checkpoint_dir=args.checkpoint_dir
+    )
+    write_train_log(history, args.loss_log)
+    if history:
+        log.info(
+            "loss: first %.4f, last %.4f over %d steps", history[0][1], history[-1][1], len(history)
+        )
+    return 0
+
+
+def _evaluate(args) -> int:
+    _set_threads(args.threads)
+    from semspace.experiments.syntax import evaluate, read_items, write_scores
+
+    items = read_items(args.items, split=args.split)
+    scores = evaluate(items, args.root, args.model_dir, args.input, args.device, args.dtype)
+    summary = write_scores(
+        scores,
+        args.out,
+        args.summary,
+        input=args.input,
+        train_batch=args.train_batch,
+        model=args.model_name,
+        split=args.split,
+    )
+    log.info(
+        "pairwise accuracy %s: %.2f %% over %d pairs",
+        args.input,
+        summary["accuracy"],
+        summary["pairs"],
+    )
+    return 0
+
+
+def _relevance(args) -> int:
+    _set_threads(args.threads)
+    import numpy as np
+    import torch
+
+    from semspace.errors import SemspaceError
+    from semspace.experiments.relevance import clip_relevance
+    from semspace.experiments.syntax import item_texts, load_clip_parts, load_pixels, read_items
+    from semspace.report.syntax import plot_relevance
+    from semspace.runtime import pick_device, seed_everything
+
+    seed_everything(args.seed)
+    items = read_items(args.items, split=args.split)
+    pair_ids = list(dict.fromkeys(items.column("pair").to_pylist()))
+    chosen = args.pairs or pair_ids[: len(args.out)]
+    if len(chosen) != len(args.out):
+        raise SemspaceError(
+            f"{len(args.out)} figures asked for but {len(chosen)} pairs available/given"
+        )
+    parts = load_clip_parts(args.model_dir)
+    parts.model.to(pick_device(args.device)).float()
+    texts = item_texts(items, args.input)
+    rows = items.to_pylist()
+    for pair, out in zip(chosen, args.out):
+        idx = [i for i, r in enumerate(rows) if r["pair"] == pair]
+        if len(idx) != 2:
+            raise SemspaceError(f"pair {pair!r} is not among the {args.split} pairs")
+        pixels = load_pixels(args.root, [rows[i]["path"] for i in idx], parts)
+        panels = []
+        for k, i in enumerate(idx):
+            rel = clip_relevance(
+                parts.model, parts.tokenizer, texts[i], torch.from_numpy(pixels[k])
+            )
+            image = pixels[k].transpose(1, 2, 0) * parts.std + parts.mean
+            panels.append(
+                {
+                    "image": (np.clip(image, 0, 1) * 255).astype(np.uint8),
+                    "patches": rel.image,
+                    "tokens": rel.tokens,
+                    "token_relevance": rel.text,
+                    "label": f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} (score {rel.score:.2f})",
+                }
+            )
+        plot_relevance(panels, out, title=f"pair {pair}: {rows[idx[0]]['text']}  [{args.input}]")
+        log.info("relevance figure for pair %s -> %s", pair, out)
+    return 0
+
+
+def _table(args) -> int:
+    import pyarrow.parquet as pq
+
+    from semspace.io import read_json
+    from semspace.report.syntax import TOKENS_TABLE, accuracy_table, plot_losses, write_tables
+
+    summaries = [read_json(p) for p in args.summaries]
+    accuracy = accuracy_table(summaries)
+    tokens = pq.read_table(args.tokens, schema=TOKENS_TABLE)
+    write_tables(accuracy, tokens, read_json(args.counts), args.md, args.csv)
+    logs = {}
+    for path in args.loss_logs:
+        name = Path(path).parent.name
+        logs[name] = pq.read_table(path).column("loss").to_pylist()
+    plot_losses(logs, args.loss_figure)
+    return 0

@@ -1,0 +1,479 @@
+"""E3: fine-tune CLIP on linearised syntax trees with paired minibatches; pairwise accuracy.
+
+The two readings of a LAVA sentence share their words, so a text encoder that reads only the
+sentence gives both the same embedding. Each minibatch holds whole pairs (both scenes of a
+sentence, each with its own tree), so the contrastive loss must tell the trees apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from semspace.datasets.lava import ITEMS
+from semspace.errors import SemspaceError
+from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
+from semspace.io import write_json, write_parquet
+from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
+
+log = logging.getLogger(__name__)
+
+#: Text inputs: the plain sentence (the text-only baseline) or a linearised tree.
+INPUTS = ("text", *LINEARISATIONS)
+
+#: Training loss per step, written beside the fine-tuned model.
+TRAIN_LOG = pa.schema(
+    [pa.field("step", pa.int32(), nullable=False), pa.field("loss", pa.float32(), nullable=False)]
+)
+
+#: Per-item scores of the pairwise evaluation.
+SCORES = pa.schema(
+    [
+        pa.field("pair", pa.string(), nullable=False),
+        pa.field("sentence_id", pa.int32(), nullable=False),
+        pa.field("variant_id", pa.int32(), nullable=False),
+        pa.field("reading", pa.int8(), nullable=False),
+        pa.field("input", pa.string(), nullable=False),
+        pa.field(
+            "own", pa.float32(), nullable=False
+        ),  # similarity of the item's text to its own scene
+        pa.field("other", pa.float32(), nullable=False),  # ... to the other reading's scene
+        pa.field("correct", pa.float32(), nullable=False),  # 1, 0, or 0.5 for an exact tie
+    ]
+)
+
+
+def read_items(path: str | Path, split: str | None = None) -> pa.Table:
+    """The items table (schema :data:`ITEMS`), optionally one split, pairs kept together."""
+    table = pq.read_table(path, schema=ITEMS)
+    if split is not None:
+        mask = [s == split for s in table.column("split").to_pylist()]
+        table = table.filter(pa.array(mask))
+    return table
+
+
+def item_texts(items: pa.Table, input_kind: str) -> list[str]:
+    """The text fed to CLIP for each item: the sentence or the tree linearised."""
+    if input_kind not in INPUTS:
+        raise ValueError(f"unknown input {input_kind!r}; use one of {', '.join(INPUTS)}")
+    if input_kind == "text":
+        return items.column("text").to_pylist()
+    return [linearise(parse_tree(t), input_kind) for t in items.column("tree").to_pylist()]
+
+
+def pair_groups(pairs: Sequence[str]) -> list[list[int]]:
+    """Row indices grouped by pair, in first-seen order; each group holds exactly two rows."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        groups.setdefault(p, []).append(i)
+    bad = [p for p, rows in groups.items() if len(rows) != 2]
+    if bad:
+        raise ValueError(f"pairs without exactly two scenes: {bad[:5]}")
+    return list(groups.values())
+
+
+def paired_batches(
+    groups: Sequence[Sequence[int]], batch_size: int, rng: random.Random
+) -> list[list[int]]:
+    """One epoch of minibatches of ``batch_size`` rows made of whole pairs (shuffled).
+
+    ``batch_size`` must be even; a last batch with fewer pairs is dropped so that every step
+    contrasts the same number of scenes.
+    """
+    if batch_size < 2 or batch_size % 2:
+        raise ValueError(f"batch size {batch_size} must be even (whole pairs) and >= 2")
+    per_batch = batch_size // 2
+    order = list(range(len(groups)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order) - per_batch + 1, per_batch):
+        batches.append([row for g in order[start : start + per_batch] for row in groups[g]])
+    return batches
+
+
+def batch_schedule(
+    groups: Sequence[Sequence[int]], batch_size: int, steps: int, seed: int
+) -> list[list[int]]:
+    """The batches of steps 0..steps-1: epoch ``e`` is shuffled with seed ``(seed, e)``, so a
+    resumed run sees the very batches it would have seen."""
+    schedule: list[list[int]] = []
+    epoch = 0
+    while len(schedule) < steps:
+        epoch_batches = paired_batches(groups, batch_size, random.Random(f"{seed}:{epoch}"))
+        if not epoch_batches:
+            raise ValueError(f"fewer than {batch_size // 2} pairs to train on")
+        schedule.extend(epoch_batches)
+        epoch += 1
+    return schedule[:steps]
+
+
+# ---------------------------------------------------------------- model and images
+
+
+@dataclass
+class ClipParts:
+    """A CLIP model with what it needs to read text and images."""
+
+    model: object  # transformers CLIPModel
+    tokenizer: object
+    image_size: int
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def load_clip_parts(model_dir: str | Path) -> ClipParts:
+    """CLIP with eager attention (attention weights are needed for relevance maps)."""
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    model = CLIPModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    processor = CLIPImageProcessor.from_pretrained(str(model_dir))
+    size = int(model.config.vision_config.image_size)
+    return ClipParts(
+        model,
+        tokenizer,
+        size,
+        np.asarray(processor.image_mean, np.float32),
+        np.asarray(processor.image_std, np.float32),
+    )
+
+
+def _load_resized(path: Path, size: int):
+    from semspace.images import BadImageError, load_and_resize
+
+    try:
+        return load_and_resize(path, size)
+    except BadImageError as exc:
+        raise SemspaceError(f"{path}: cannot use this frame ({exc})") from None
+
+
+def load_pixels(root: str | Path, paths: Sequence[str], parts: ClipParts) -> np.ndarray:
+    """Normalised pixel values (n, 3, s, s) float32 of each frame, each distinct path read once."""
+    root = Path(root)
+    cache: dict[str, np.ndarray] = {}
+    for p in paths:
+        if p not in cache:
+            img = np.asarray(_load_resized(root / p, parts.image_size), np.float32) / 255.0
+            cache[p] = ((img - parts.mean) / parts.std).transpose(2, 0, 1)
+    return (
+        np.stack([cache[p] for p in paths])
+        if paths
+        else np.zeros((0, 3, parts.image_size, parts.image_size), np.float32)
+    )
+
+
+def tokenize(parts: ClipParts, texts: Sequence[str]) -> dict:
+    """Token ids padded to the longest text, truncated to the model's context (77 for CLIP)."""
+    limit = int(parts.model.config.text_config.max_position_embeddings)
+    return parts.tokenizer(
+        list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt"
+    )
+
+
+def clip_loss(logits_per_text):
+    """CLIP's symmetric cross-entropy: text i goes with image i."""
+    import torch
+    import torch.nn.functional as F
+
+    target = torch.arange(logits_per_text.shape[0], device=logits_per_text.device)
+    return (
+        F.cross_entropy(logits_per_text, target) + F.cross_entropy(logits_per_text.t(), target)
+    ) / 2
+
+
+def mixed_precision(device: str, dtype: str) -> str:
+    """accelerate's mixed-precision mode for a device and the config's dtype."""
+    import torch
+
+    dev = pick_device(device)
+    if dev.type != "cuda":
+        return "no"
+    resolved = resolve_dtype(dtype, dev)
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(resolved, "no")
+
+
+@dataclass
+class TrainConfig:
+    input_kind: str = "bracket"
+    batch_size: int = 2
+    steps: int = 300
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.1
+    warmup_steps: int = 0
+    checkpoint_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+def finetune(
+    items: pa.Table,
+    root: str | Path,
+    model_dir: str | Path,
+    out: str | Path,
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path | None = None,
+    keep_checkpoint: bool = False,
+) -> list[tuple[int, float]]:
+    """Fine-tune CLIP on ``items`` (both towers, contrastive loss, paired batches); save the
+    model to ``out`` (``save_pretrained``) and return (step, loss) for every step run here.
+
+    With ``checkpoint_dir``, the accelerate state is saved there every ``checkpoint_every`` steps
+    and a run that finds one resumes from it; it is removed once the model is saved unless
+    ``keep_checkpoint``.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    seed_everything(cfg.seed)
+    parts = load_clip_parts(model_dir)
+    texts = item_texts(items, cfg.input_kind)
+    groups = pair_groups(items.column("pair").to_pylist())
+    schedule = batch_schedule(groups, cfg.batch_size, cfg.steps, cfg.seed)
+    pixels = torch.from_numpy(load_pixels(root, items.column("path").to_pylist(), parts))
+    tokens = tokenize(parts, texts)
+
+    accelerator = Accelerator(
+        mixed_precision=mixed_precision(cfg.device, cfg.dtype),
+        cpu=pick_device(cfg.device).type == "cpu",
+    )
+    model = parts.model
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
+
+    def lr_factor(step: int) -> float:  # linear warm-up, then cosine decay to zero
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    start = 0
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else None
+    signature = _run_signature(cfg, items)
+    if ckpt is not None and (ckpt / "step.json").is_file():
+        saved = json.loads((ckpt / "step.json").read_text())
+        if saved.get("run") == signature:
+            accelerator.load_state(str(ckpt))
+            start = int(saved["step"])
+            log.info("resumed from %s at step %d", ckpt, start)
+        else:
+            log.warning("ignoring checkpoint %s: it was made with other settings or data", ckpt)
+
+    history: list[tuple[int, float]] = []
+    bar = Progress(f"fine-tune {cfg.input_kind} b{cfg.batch_size}", total=cfg.steps - start)
+    device = accelerator.device
+    for step in range(start, cfg.steps):
+        rows = torch.tensor(schedule[step])
+        with accelerator.autocast():
+            out_ = model(
+                input_ids=tokens["input_ids"][rows].to(device),
+                attention_mask=tokens["attention_mask"][rows].to(device),
+                pixel_values=pixels[rows].to(device),
+            )
+            loss = clip_loss(out_.logits_per_text.float())
+        accelerator.backward(loss)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        with torch.no_grad():  # as in CLIP: the temperature stays at most 100
+            accelerator.unwrap_model(model).logit_scale.clamp_(0, math.log(100))
+        history.append((step, float(loss.detach())))
+        bar.update()
+        if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_checkpoint(accelerator, ckpt, step + 1, signature)
+    bar.close()
+
+    final = accelerator.unwrap_model(model)
+    final.eval()
+    _save_model(final, parts, Path(out))
+    if ckpt is not None and not keep_checkpoint:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return history
+
+
+def _run_signature(cfg: TrainConfig, items: pa.Table) -> dict:
+    """What a checkpoint must match to be resumed: the training settings and the items."""
+    import hashlib
+
+    settings = {k: v for k, v in vars(cfg).items() if k not in {"device", "dtype"}}
+    digest = hashlib.sha256(
+        "\n".join(items.column("pair").to_pylist() + items.column("path").to_pylist()).encode()
+    ).hexdigest()
+    return {**settings, "items": digest}
+
+
+def _save_checkpoint(accelerator, ckpt: Path, step: int, signature: dict) -> None:
+    """accelerate state written to a fresh folder, then swapped in, so a kill leaves a whole one."""
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{ckpt.name}.", dir=ckpt.parent))
+    accelerator.save_state(str(tmp))
+    (tmp / "step.json").write_text(json.dumps({"step": step, "run": signature}))
+    old = ckpt.with_name(ckpt.name + ".old")
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_model(model, parts: ClipParts, out: Path) -> None:
+    from transformers import CLIPImageProcessor
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        parts.tokenizer.save_pretrained(tmp)
+        CLIPImageProcessor(
+            size={"shortest_edge": parts.image_size},
+            crop_size={"height": parts.image_size, "width": parts.image_size},
+            image_mean=parts.mean.tolist(),
+            image_std=parts.std.tolist(),
+        ).save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_train_log(history: Sequence[tuple[int, float]], path: str | Path) -> None:
+    write_parquet(
+        pa.table(
+            {"step": [s for s, _ in history], "loss": [v for _, v in history]}, schema=TRAIN_LOG
+        ),
+        path,
+        TRAIN_LOG,
+    )
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def pair_correct(own: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """1 where an item's text is closer to its own scene, 0 where to the other, 0.5 on a tie.
+
+    With identical texts for both readings (the text-only input) the two items of a pair get
+    the same two similarities in swapped roles, so exactly one is right, or both tie: the
+    text-only accuracy is 50 % by construction.
+    """
+    return np.where(own > other, 1.0, np.where(own < other, 0.0, 0.5)).astype(np.float32)
+
+
+def embed_items(
+    parts: ClipParts,
+    texts: Sequence[str],
+    pixels: np.ndarray,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised text and image embeddings (float32) of the items."""
+    import torch
+
+    dev = pick_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    model = parts.model.to(dev).eval()
+    text_out, image_out = [], []
+    with (
+        torch.no_grad(),
+        torch.autocast(dev.type, dtype=torch_dtype, enabled=torch_dtype != torch.float32),
+    ):
+        for start in range(0, len(texts), batch_size):
+            tok = tokenize(parts, texts[start : start + batch_size])
+            t = model.get_text_features(
+                input_ids=tok["input_ids"].to(dev), attention_mask=tok["attention_mask"].to(dev)
+            )
+            i = model.get_image_features(
+                pixel_values=torch.from_numpy(pixels[start : start + batch_size]).to(dev)
+            )
+            t = getattr(t, "pooler_output", t)
+            i = getattr(i, "pooler_output", i)
+            text_out.append(torch.nn.functional.normalize(t.float(), dim=-1).cpu().numpy())
+            image_out.append(torch.nn.functional.normalize(i.float(), dim=-1).cpu().numpy())
+    dim = int(parts.model.config.projection_dim)
+    empty = np.zeros((0, dim), np.float32)
+    return (
+        np.concatenate(text_out) if text_out else empty,
+        np.concatenate(image_out) if image_out else empty,
+    )
+
+
+def score_pairs(
+    items: pa.Table, text_emb: np.ndarray, image_emb: np.ndarray, input_kind: str
+) -> pa.Table:
+    """Per-item similarities to its own and to the other reading's scene (schema :data:`SCORES`)."""
+    groups = pair_groups(items.column("pair").to_pylist())
+    own = np.zeros(items.num_rows, np.float32)
+    other = np.zeros(items.num_rows, np.float32)
+    for a, b in groups:
+        for x, y in ((a, b), (b, a)):
+            own[x] = float(text_emb[x] @ image_emb[x])
+            other[x] = float(text_emb[x] @ image_emb[y])
+    return pa.table(
+        {
+            "pair": items.column("pair"),
+            "sentence_id": items.column("sentence_id"),
+            "variant_id": items.column("variant_id"),
+            "reading": items.column("reading"),
+            "input": [input_kind] * items.num_rows,
+            "own": own,
+            "other": other,
+            "correct": pair_correct(own, other),
+        },
+        schema=SCORES,
+    )
+
+
+def summarise(scores: pa.Table, **extra: object) -> dict:
+    correct = np.asarray(scores.column("correct").to_pylist(), np.float64)
+    return {
+        "items": len(correct),
+        "pairs": int(len(correct) // 2),
+        "accuracy": float(correct.mean() * 100) if len(correct) else float("nan"),
+        **extra,
+    }
+
+
+def evaluate(
+    items: pa.Table,
+    root: str | Path,
+    model_dir: str | Path,
+    input_kind: str,
+    device: str = "auto",
+    dtype: str = "auto",
+) -> pa.Table:
+    """Pairwise scores of ``items`` under the CLIP in ``model_dir``."""
+    parts = load_clip_parts(model_dir)
+    pixels = load_pixels(root, items.column("path").to_pylist(), parts)
+    text_emb, image_emb = embed_items(parts, item_texts(items, input_kind), pixels, device, dtype)
+    return score_pairs(items, text_emb, image_emb, input_kind)
+
+
+def write_scores(
+    scores: pa.Table, path: str | Path, summary_path: str | Path, **extra: object
+) -> dict:
+    write_parquet(scores, path, SCORES)
+    summary = summarise(scores, **extra)
+    write_json(summary, summary_path)
+    return summary

@@ -1,0 +1,179 @@
+"""E3 tables and figures: pairwise accuracy beside the paper's, tokenizer statistics,
+training losses, relevance maps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from semspace.io import atomic_path, write_text
+
+#: The paper's pairwise accuracies (MIRU 2023, CLIP ViT-B/32 on LAVA, held-out pairs, batch 2
+#: at test time). Data for the "paper" column only; never returned as a result.
+PAPER_ACCURACY = {("text", 0): 50.00, ("syntax", 2): 76.24, ("syntax", 4): 83.66}
+
+ACCURACY_TABLE = pa.schema(
+    [
+        pa.field("input", pa.string(), nullable=False),  # text | bracket | spaced | compact
+        pa.field("train_batch", pa.int32(), nullable=False),  # 0 = no fine-tuning
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("test_pairs", pa.int32(), nullable=False),
+        pa.field("accuracy", pa.float64(), nullable=False),
+        pa.field("paper", pa.float64()),
+    ]
+)
+
+TOKENS_TABLE = pa.schema(
+    [
+        pa.field("input", pa.string(), nullable=False),
+        pa.field("strings", pa.int32(), nullable=False),
+        pa.field("mean_tokens", pa.float64(), nullable=False),
+        pa.field("max_tokens", pa.int32(), nullable=False),
+        pa.field("over_limit", pa.int32(), nullable=False),
+        pa.field("bracket_token_types", pa.int32(), nullable=False),
+        pa.field("example", pa.string(), nullable=False),
+    ]
+)
+
+
+def paper_value(input_kind: str, batch: int) -> float | None:
+    """The paper's number for a row: text only, or syntax (the paper's bracketed trees) by batch."""
+    if input_kind == "text":
+        return PAPER_ACCURACY[("text", 0)]
+    if input_kind == "bracket":
+        return PAPER_ACCURACY.get(("syntax", batch))
+    return None
+
+
+def accuracy_table(summaries: Sequence[dict]) -> pa.Table:
+    """One row per evaluated model (summaries written by ``semspace syntax evaluate``)."""
+    order = {"text": 0, "bracket": 1, "spaced": 2, "compact": 3}
+    rows = sorted(summaries, key=lambda s: (order.get(s["input"], 9), s.get("train_batch", 0)))
+    return pa.table(
+        {
+            "input": [s["input"] for s in rows],
+            "train_batch": [int(s.get("train_batch", 0)) for s in rows],
+            "model": [str(s.get("model", "")) for s in rows],
+            "test_pairs": [int(s["pairs"]) for s in rows],
+            "accuracy": [float(s["accuracy"]) for s in rows],
+            "paper": [paper_value(s["input"], int(s.get("train_batch", 0))) for s in rows],
+        },
+        schema=ACCURACY_TABLE,
+    )
+
+
+def _markdown(table: pa.Table, floats: str = "{:.2f}") -> str:
+    names = table.column_names
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in table.to_pylist():
+        cells = []
+        for name in names:
+            v = row[name]
+            if v is None:
+                cells.append("")
+            elif isinstance(v, float):
+                cells.append("" if math.isnan(v) else floats.format(v))
+            else:
+                cells.append(str(v).replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(
+    accuracy: pa.Table, tokens: pa.Table, counts: dict, md_path: str | Path, csv_path: str | Path
+) -> None:
+    """The Markdown report (accuracy, tokenizer check, data counts) and the accuracy CSV."""
+    import pyarrow.csv as pacsv
+
+    text = [
+        "# E3: syntax trees as CLIP text input (LAVA)\n",
+        "Pairwise accuracy (%) on held-out pairs: for each tree (or sentence), is its own scene",
+        "closer than the other reading's? Exact ties count one half, so the text-only input (the",
+        "same sentence for both readings) scores 50 % by construction. `train_batch` 0 = the",
+        "model without fine-tuning. `paper`: MIRU 2023 (CLIP ViT-B/32, bracketed trees).\n",
+        _markdown(accuracy),
+        "\n## How the CLIP tokenizer splits the linearised trees\n",
+        "`over_limit`: strings longer than the 77-token context (truncated at the end).",
+        "`bracket_token_types`: distinct tokens made only of brackets, e.g. `((` or `))))`.\n",
+        _markdown(tokens.drop_columns(["example"])),
+        "\nFirst tree of each input as tokens (`_` ends a word):\n",
+    ]
+    for row in tokens.to_pylist():
+        text.append(f"- `{row['input']}`: {row['example']}")
+    text.append("\n## Data\n")
+    text.extend(f"- {k}: {v}" for k, v in counts.items())
+    write_text("\n".join(text) + "\n", md_path)
+    with atomic_path(csv_path, suffix=".csv") as tmp:
+        pacsv.write_csv(accuracy, tmp)
+
+
+def plot_losses(logs: dict[str, Sequence[float]], out: str | Path) -> None:
+    """Training loss per step of each fine-tuning run (a running mean over 10 steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, losses in sorted(logs.items()):
+        y = np.asarray(losses, np.float64)
+        if len(y) >= 10:
+            y = np.convolve(y, np.ones(10) / 10, mode="valid")
+        ax.plot(np.arange(len(y)), y, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("contrastive loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def plot_relevance(panels: Sequence[dict], out: str | Path, title: str = "") -> None:
+    """One row per reading: the frame with its patch relevance, and the tree's token relevance.
+
+    Each panel: ``image`` (h, w, 3 uint8), ``patches`` (g, g), ``tokens`` (list of str),
+    ``token_relevance`` (array), ``label`` (str).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(panels),
+        2,
+        figsize=(12, 2.6 * len(panels)),
+        gridspec_kw={"width_ratios": [1, 4]},
+        squeeze=False,
+    )
+    for (ax_img, ax_tok), panel in zip(axes, panels):
+        image = panel["image"]
+        ax_img.imshow(image)
+        heat = np.asarray(panel["patches"], np.float64)
+        heat = heat / heat.max() if heat.max() > 0 else heat
+        ax_img.imshow(
+            heat,
+            cmap="jet",
+            alpha=0.45,
+            extent=(0, image.shape[1], image.shape[0], 0),
+            interpolation="bilinear",
+        )
+        ax_img.set_axis_off()
+        ax_img.set_title(panel["label"], fontsize=8)
+        rel = np.asarray(panel["token_relevance"], np.float64)
+        ax_tok.bar(np.arange(len(rel)), rel, color="tab:red")
+        ax_tok.set_xticks(np.arange(len(rel)))
+        ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=6)
+        ax_tok.set_xlim(-0.5, max(len(rel), 1) - 0.5)
+        ax_tok.set_ylabel("relevance", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
