@@ -1,0 +1,200 @@
+"""E5 commands: captions, token sets, set distances, classical MDS, tables/figures, demo data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from semspace.errors import ConfigError
+from semspace.runtime import log, seed_everything
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("captions", help="E5: captions JSON (Karpathy or BLIP format) -> captions Parquet")
+    p.add_argument("--captions", required=True, help="dataset_coco.json (Karpathy) or a BLIP/ALBEF list")
+    p.add_argument("--format", default="coco_captions", choices=["coco_captions"])
+    p.add_argument("--options", default="{}", help='reader options as JSON, e.g. {"split": "test"}')
+    p.add_argument("--out", required=True, help="captions Parquet (schemas.CAPTIONS)")
+    p.set_defaults(func=cmd_captions)
+
+    t = subparsers.add_parser("tokensets", help="E5: token sets per image, and their statistics")
+    tsub = t.add_subparsers(dest="tokensets_command", metavar="KIND", required=True)
+    c = tsub.add_parser("coco", help="Karpathy-tokenised captions -> one token set per image")
+    c.add_argument("--captions", required=True, help="captions Parquet from `semspace captions`")
+    c.add_argument("--out", required=True, help="token sets Parquet (schemas.TOKENSETS)")
+    c.add_argument("--stats", default=None, help="statistics Parquet (tokensets.STATS)")
+    c.set_defaults(func=cmd_tokensets_coco)
+    s = tsub.add_parser("stats", help="statistics that a token-sets table alone gives (sizes, vocabulary)")
+    s.add_argument("--sets", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_tokensets_stats)
+
+    d = subparsers.add_parser("setdist", help="E5: |AΔB|, |A∩B|, |A∪B| of all pairs of token sets")
+    d.add_argument("--sets", required=True, help="token sets Parquet")
+    d.add_argument("--out", required=True, help="output folder")
+    d.add_argument("--top-k", type=int, default=10, help="nearest neighbours kept per image")
+    d.add_argument("--no-matrices", action="store_true",
+                   help="large n: keep only the summary, pair histogram and neighbours (no n×n .npy)")
+    d.add_argument("--block-rows", type=int, default=0, help="rows per block (0 = from --memory-gb)")
+    d.add_argument("--memory-gb", type=float, default=1.0, help="working memory per block")
+    d.set_defaults(func=cmd_setdist)
+
+    m = subparsers.add_parser("mds", help="E5: classical MDS of a distance matrix (.npy)")
+    m.add_argument("--distances", required=True, help="square distance matrix, e.g. DIR/symdiff.npy")
+    m.add_argument("--out", required=True, help="output folder: eigen.json, coords.parquet")
+    m.add_argument("--k", type=int, default=10, help="top eigenpairs / coordinate axes")
+    m.add_argument("--sqrt", action="store_true", help="use √D (a Euclidean-embeddable distance)")
+    m.add_argument("--no-share", action="store_true",
+                   help="skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share")
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_mds)
+
+    r = subparsers.add_parser("semspace-report", help="E5: tables (Markdown/CSV) and figures of one branch")
+    r.add_argument("--branch", required=True, help="coco or llm (selects the paper column)")
+    r.add_argument("--stats", required=True, help="token statistics Parquet")
+    r.add_argument("--sets", required=True, help="token sets Parquet")
+    r.add_argument("--summary", required=True, help="setdist summary.json")
+    r.add_argument("--pairs", required=True, help="setdist pairs.parquet")
+    r.add_argument("--neighbours", required=True, help="setdist neighbours.parquet")
+    r.add_argument("--eigen", required=True, help="mds eigen.json")
+    r.add_argument("--coords", required=True, help="mds coords.parquet")
+    r.add_argument("--captions", required=True, help="captions Parquet (for the neighbours table)")
+    r.add_argument("--image", type=int, default=100, help="image whose neighbours are listed")
+    r.add_argument("--k", type=int, default=10, help="neighbours listed")
+    r.add_argument("--out-dir", required=True, help="folder for tables.md, *.csv and *.png")
+    r.set_defaults(func=cmd_report)
+
+    g = subparsers.add_parser("coco-demo-data", help="E5: synthetic COCO captions in a real format")
+    g.add_argument("--out", required=True)
+    g.add_argument("--images", type=int, default=120)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--format", choices=["blip", "karpathy"], default="blip")
+    g.set_defaults(func=cmd_demo)
+
+
+def _json_options(text: str) -> dict:
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--options is not JSON: {exc.msg}") from None
+    if not isinstance(options, dict):
+        raise ConfigError("--options must be a JSON object")
+    return options
+
+
+def cmd_captions(args: argparse.Namespace) -> int:
+    from semspace.datasets.coco import read_captions
+    from semspace.io import write_parquet
+    from semspace.schemas import CAPTIONS
+
+    options = _json_options(args.options)
+    unknown = set(options) - {"split", "file"}
+    if unknown:
+        raise ConfigError(f"unknown coco_captions option(s): {', '.join(sorted(unknown))} (known: split, file)")
+    table = read_captions(args.captions, **options)
+    write_parquet(table, args.out, CAPTIONS)
+    n_images = len(set(table.column("image").to_pylist()))
+    log.info("captions: %d images, %d captions -> %s", n_images, table.num_rows, args.out)
+    return 0
+
+
+def cmd_tokensets_coco(args: argparse.Namespace) -> int:
+    from semspace.experiments import tokensets as T
+    from semspace.io import write_parquet
+    from semspace.schemas import TOKENSETS
+
+    captions = T.read_captions_table(args.captions)
+    sets = T.coco_token_sets(captions)
+    write_parquet(sets, args.out, TOKENSETS)
+    if args.stats:
+        stats = T.coco_token_statistics(captions)
+        write_parquet(T.stats_table(stats), args.stats, T.STATS)
+        log.info("statistics: %s", stats)
+    log.info("token sets: %d images -> %s", sets.num_rows, args.out)
+    return 0
+
+
+def cmd_tokensets_stats(args: argparse.Namespace) -> int:
+    from semspace.experiments import tokensets as T
+    from semspace.io import write_parquet
+
+    stats = T.set_statistics(T.read_token_sets(args.sets))
+    write_parquet(T.stats_table(stats), args.out, T.STATS)
+    log.info("statistics: %s", stats)
+    return 0
+
+
+def cmd_setdist(args: argparse.Namespace) -> int:
+    from semspace.experiments import setdist as S
+    from semspace.experiments.tokensets import read_token_sets
+
+    start = time.perf_counter()
+    sets = read_token_sets(args.sets)
+    X, vocab = S.indicator_matrix(sets.column("tokens").to_pylist())
+    block_rows = args.block_rows or S.default_block_rows(X.shape[0], int(args.memory_gb * (1 << 30)))
+    result = S.set_distances(X, top_k=args.top_k, keep_matrices=not args.no_matrices, block_rows=block_rows)
+    summary = S.write_set_distances(result, args.out)
+    log.info("set distances of %d sets (vocabulary %d) in %.2f s: %s", X.shape[0], len(vocab),
+             time.perf_counter() - start, summary)
+    return 0
+
+
+def cmd_mds(args: argparse.Namespace) -> int:
+    from semspace.experiments import mds as M
+
+    seed_everything(args.seed)
+    start = time.perf_counter()
+    D = M.load_distances(args.distances)
+    result = M.classical_mds(D, k=args.k, sqrt=args.sqrt, share=not args.no_share, seed=args.seed)
+    summary = M.write_mds(result, args.out)
+    log.info("classical MDS of n=%d in %.2f s: %s", result.n, time.perf_counter() - start,
+             {k: v for k, v in summary.items() if k != "eigenvalues"})
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from semspace.experiments import tokensets as T
+    from semspace.experiments.mds import read_coords
+    from semspace.experiments.setdist import read_histogram, read_neighbours
+    from semspace.io import read_json, write_text
+    from semspace.report import semspace as R
+
+    out = Path(args.out_dir)
+    stats = T.read_stats(args.stats)
+    summary = read_json(args.summary)
+    eigen = read_json(args.eigen)
+    neighbours = read_neighbours(args.neighbours)
+    captions = T.read_captions_table(args.captions)
+    sets = T.read_token_sets(args.sets)
+    if not 0 <= args.image < sets.num_rows:
+        raise ConfigError(f"semspace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}")
+    sections = {
+        "Token statistics": R.stats_rows(stats, args.branch),
+        "Set distances (distinct pairs)": R.distance_rows(summary, args.branch),
+        "Classical MDS": R.eigen_rows(eigen, args.branch),
+        f"Nearest neighbours of image {args.image}": R.neighbour_rows(neighbours, captions, args.image, args.k),
+    }
+    for name, rows in zip(("stats", "distances", "eigen", "neighbours"), sections.values()):
+        R.write_csv(rows, out / f"{name}.csv")
+    write_text(R.tables_markdown(args.branch, sections), out / "tables.md")
+    label = "COCO captions" if args.branch == "coco" else f"{args.branch} associations"
+    near = [args.image] + [r["image"] for r in sections[f"Nearest neighbours of image {args.image}"][1:]]
+    R.mds_map_figure(read_coords(args.coords), out / "mds_map.png", f"Classical MDS, {label}", near)
+    sizes = np.array([len(t) for t in sets.column("tokens").to_pylist()])
+    R.token_count_figure(sizes, out / "token_counts.png", f"Token-set sizes, {label}")
+    R.pair_histogram_figure(read_histogram(args.pairs), out / "symdiff_intersection.png",
+                            f"|A Δ B| vs |A ∩ B|, {label}")
+    log.info("tables and figures of branch %s -> %s", args.branch, out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from semspace.demo.coco import write_demo_captions
+
+    path = write_demo_captions(args.out, n_images=args.images, seed=args.seed, fmt=args.format)
+    log.info("demo captions (%s, %d images) -> %s", args.format, args.images, path)
+    return 0

@@ -1,0 +1,270 @@
+"""E5's tables and figures: token statistics, distance and eigen summaries (with the paper's
+numbers in a "paper" column), nearest neighbours, MDS maps, token counts, |AΔB| vs |A∩B|.
+
+The paper's numbers below are data for the "paper" column only; nothing computed returns them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from semspace.io import atomic_path, write_text
+
+#: Numbers reported by the paper (DESIGN.md, E5), per branch: shown beside ours, never used.
+PAPER: dict[str, dict[str, float]] = {
+    "coco": {
+        "mean_set_size": 27.7,
+        "vocabulary": 7254,
+        "symdiff_min": 7,
+        "symdiff_max": 95,
+        "intersection_min": 0,
+        "intersection_max": 22,
+        "union_min": 21,
+        "union_max": 101,
+        "pearson_symdiff_intersection": -0.201,
+        "n_positive": 1266,
+        "top2_share": 0.06,
+    },
+    "llm": {
+        "mean_set_size": 122.2,
+        "vocabulary": 20113,
+        "symdiff_min": 69,
+        "symdiff_max": 425,
+        "intersection_min": 9,
+        "intersection_max": 84,
+        "union_min": 105,
+        "union_max": 467,
+        "pearson_symdiff_intersection": 0.217,
+        "n_positive": 1904,
+        "top2_share": 0.04,
+    },
+}
+
+PAPER_IMAGES = 5000  # the paper's numbers are for the 5,000 Karpathy test images
+
+STAT_LABELS = {
+    "images": "images",
+    "texts": "texts (captions or associations)",
+    "characters": "characters",
+    "tokens": "tokens",
+    "vocabulary": "distinct tokens (vocabulary)",
+    "mean_texts_per_image": "texts per image (mean)",
+    "mean_characters_per_text": "characters per text (mean)",
+    "mean_tokens_per_text": "tokens per text (mean)",
+    "mean_tokens_per_image": "tokens per image, with repeats (mean)",
+    "mean_set_size": "tokens per image, distinct = set size (mean)",
+    "min_set_size": "set size (min)",
+    "max_set_size": "set size (max)",
+}
+
+DISTANCE_LABELS = {
+    "pairs": "distinct pairs",
+    "symdiff_min": "|A Δ B| min",
+    "symdiff_max": "|A Δ B| max",
+    "symdiff_mean": "|A Δ B| mean",
+    "intersection_min": "|A ∩ B| min",
+    "intersection_max": "|A ∩ B| max",
+    "intersection_mean": "|A ∩ B| mean",
+    "union_min": "|A ∪ B| min",
+    "union_max": "|A ∪ B| max",
+    "union_mean": "|A ∪ B| mean",
+    "pearson_symdiff_intersection": "Pearson r(|A Δ B|, |A ∩ B|)",
+}
+
+EIGEN_LABELS = {
+    "n": "points (n)",
+    "n_positive": "positive eigenvalues",
+    "n_negative": "negative eigenvalues",
+    "top2_share": "share of the first two axes (of Σ positive λ)",
+    "lambda1": "λ1",
+    "lambda2": "λ2",
+}
+
+
+def _row(label: str, value: Any, paper: Any) -> dict[str, Any]:
+    return {"quantity": label, "reproduced": value, "paper": "" if paper is None else paper}
+
+
+def _paper(branch: str, n_images: int | None) -> dict[str, float]:
+    """The paper's numbers apply to the full 5,000-image split only (else the column stays empty)."""
+    if n_images is not None and n_images != PAPER_IMAGES:
+        return {}
+    return PAPER.get(branch, {})
+
+
+def stats_rows(stats: dict[str, float], branch: str) -> list[dict[str, Any]]:
+    paper = _paper(branch, int(stats.get("images", 0)) or None)
+    return [_row(STAT_LABELS.get(k, k), v, paper.get(k)) for k, v in stats.items()]
+
+
+def distance_rows(summary: dict[str, Any], branch: str) -> list[dict[str, Any]]:
+    paper = _paper(branch, summary.get("n"))
+    return [_row(label, summary.get(key), paper.get(key)) for key, label in DISTANCE_LABELS.items()]
+
+
+def eigen_rows(eigen: dict[str, Any], branch: str) -> list[dict[str, Any]]:
+    paper = _paper(branch, eigen.get("n"))
+    values = dict(eigen)
+    lambdas = eigen.get("eigenvalues") or []
+    values["lambda1"] = lambdas[0] if len(lambdas) > 0 else None
+    values["lambda2"] = lambdas[1] if len(lambdas) > 1 else None
+    rows = [_row(label, values.get(key), paper.get(key)) for key, label in EIGEN_LABELS.items()]
+    rows.append(_row("distances", "√|A Δ B|" if eigen.get("sqrt_distances") else "|A Δ B|", "|A Δ B|"))
+    return rows
+
+
+def neighbour_rows(
+    neighbours: pa.Table, captions: pa.Table, image: int, k: int | None = None
+) -> list[dict[str, Any]]:
+    """The configured image (rank 0) and its nearest neighbours, each with its captions."""
+    texts: dict[int, list[str]] = {}
+    coco: dict[int, Any] = {}
+    for i, cid, text in zip(
+        captions.column("image").to_pylist(), captions.column("coco_id").to_pylist(),
+        captions.column("text").to_pylist(),
+    ):
+        texts.setdefault(i, []).append(text.strip())
+        coco[i] = cid
+    mask = np.asarray(neighbours.column("image").to_numpy()) == image
+    rows = neighbours.filter(pa.array(mask)).sort_by("rank").to_pylist()
+    if k is not None:
+        rows = rows[:k]
+    out = [{"rank": 0, "image": image, "coco_id": coco.get(image), "symdiff": 0, "intersection": None,
+            "union": None, "captions": " | ".join(texts.get(image, []))}]
+    for r in rows:
+        j = r["neighbour"]
+        out.append({"rank": r["rank"], "image": j, "coco_id": coco.get(j), "symdiff": r["symdiff"],
+                    "intersection": r["intersection"], "union": r["union"],
+                    "captions": " | ".join(texts.get(j, []))})
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    write_text(buf.getvalue(), path)
+
+
+def tables_markdown(branch: str, sections: dict[str, Sequence[dict[str, Any]]]) -> str:
+    note = (
+        "The paper column is the published figure (5,000 Karpathy test images); it is left empty "
+        "when fewer images were used.\n"
+    )
+    parts = [f"# E5 semantic space, branch `{branch}`\n\n", note]
+    for title, rows in sections.items():
+        parts.append(f"\n## {title}\n\n{markdown(rows)}")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    suffix = Path(path).suffix
+    with atomic_path(path, suffix=suffix) as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=suffix.lstrip(".") or "png")
+    _plt().close(fig)
+
+
+def mds_map_figure(coords: pa.Table, path: str | Path, title: str, highlight: Sequence[int] = ()) -> None:
+    """Scatter of the first two MDS axes; ``highlight`` images (e.g. a query and its neighbours) marked."""
+    plt = _plt()
+    x = coords.column("dim1").to_numpy()
+    y = coords.column("dim2").to_numpy() if "dim2" in coords.column_names else np.zeros_like(x)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.scatter(x, y, s=3, alpha=0.4, linewidths=0, color="tab:blue")
+    if len(highlight):
+        h = np.asarray(highlight)
+        ax.scatter(x[h[1:]], y[h[1:]], s=18, color="tab:orange", label="nearest neighbours")
+        ax.scatter(x[h[:1]], y[h[:1]], s=40, marker="*", color="tab:red", label=f"image {h[0]}")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("MDS axis 1")
+    ax.set_ylabel("MDS axis 2")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def token_count_figure(sizes: np.ndarray, path: str | Path, title: str) -> None:
+    """Distribution of token-set sizes (distinct tokens per image)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sizes = np.asarray(sizes)
+    lo, hi = (int(sizes.min()), int(sizes.max())) if sizes.size else (0, 1)
+    ax.hist(sizes, bins=np.arange(lo, hi + 2) - 0.5 if hi - lo <= 120 else 60, color="tab:blue")
+    if sizes.size:
+        ax.axvline(sizes.mean(), color="tab:red", linestyle="--", label=f"mean {sizes.mean():.1f}")
+        ax.legend()
+    ax.set_xlabel("tokens per image (set size)")
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def pair_histogram_figure(histogram: pa.Table, path: str | Path, title: str) -> None:
+    """2-D histogram of (|A∩B|, |AΔB|) over all distinct pairs, with both marginals."""
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+
+    sd = histogram.column("symdiff").to_numpy()
+    it = histogram.column("intersection").to_numpy()
+    c = histogram.column("pairs").to_numpy().astype(np.float64)
+    fig = plt.figure(figsize=(7, 7))
+    grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05, hspace=0.05)
+    ax = fig.add_subplot(grid[1, 0])
+    top = fig.add_subplot(grid[0, 0], sharex=ax)
+    right = fig.add_subplot(grid[1, 1], sharey=ax)
+    if c.size:
+        xb = np.arange(it.min(), it.max() + 2) - 0.5
+        yb = np.arange(sd.min(), sd.max() + 2) - 0.5
+        *_, image = ax.hist2d(it, sd, bins=[xb, yb], weights=c, norm=LogNorm(), cmap="viridis")
+        fig.colorbar(image, ax=right, label="pairs")
+        top.hist(it, bins=xb, weights=c, color="tab:blue")
+        right.hist(sd, bins=yb, weights=c, orientation="horizontal", color="tab:blue")
+    ax.set_xlabel("|A ∩ B| (intersection)")
+    ax.set_ylabel("|A Δ B| (symmetric difference)")
+    top.set_ylabel("pairs")
+    right.set_xlabel("pairs")
+    top.tick_params(labelbottom=False)
+    right.tick_params(labelleft=False)
+    top.set_title(title)
+    _save(fig, path)

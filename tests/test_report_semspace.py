@@ -1,0 +1,99 @@
+"""E5 tables and figures: the paper column, neighbours with captions, and the report command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from semspace.report import semspace as R
+from semspace.schemas import CAPTIONS
+
+
+def test_paper_column_only_for_the_full_split():
+    full = R.distance_rows({"n": 5000, "symdiff_min": 3, "pearson_symdiff_intersection": -0.1}, "coco")
+    by_label = {r["quantity"]: r for r in full}
+    assert by_label["|A Δ B| min"] == {"quantity": "|A Δ B| min", "reproduced": 3, "paper": 7}
+    assert by_label["Pearson r(|A Δ B|, |A ∩ B|)"]["paper"] == -0.201
+    small = R.distance_rows({"n": 120, "symdiff_min": 3}, "coco")
+    assert all(r["paper"] == "" for r in small)
+    llm = {r["quantity"]: r["paper"] for r in R.eigen_rows({"n": 5000, "n_positive": 1, "eigenvalues": [2.0]}, "llm")}
+    assert llm["positive eigenvalues"] == 1904 and llm["λ2"] == ""
+
+
+def test_reproduced_values_are_ours_not_the_papers():
+    stats = {"images": 5000.0, "vocabulary": 12.0, "mean_set_size": 3.5}
+    rows = {r["quantity"]: r for r in R.stats_rows(stats, "coco")}
+    assert rows["distinct tokens (vocabulary)"]["reproduced"] == 12.0
+    assert rows["distinct tokens (vocabulary)"]["paper"] == 7254
+
+
+def _captions() -> pa.Table:
+    return pa.table(
+        {"image": [0, 0, 1, 2], "coco_id": [7, 7, 8, 9], "caption": [0, 1, 0, 0],
+         "text": ["a cat ", "the cat", "a dog", "a bird"]},
+        schema=CAPTIONS,
+    )
+
+
+def test_neighbour_rows_carry_captions_in_rank_order():
+    from semspace.experiments.setdist import NEIGHBOURS
+
+    nb = pa.table({"image": [0, 0, 1, 1], "rank": [2, 1, 1, 2], "neighbour": [2, 1, 0, 2],
+                   "symdiff": [4, 3, 3, 2], "intersection": [1, 1, 1, 0], "union": [5, 4, 4, 2]}, schema=NEIGHBOURS)
+    rows = R.neighbour_rows(nb, _captions(), image=0, k=5)
+    assert [r["image"] for r in rows] == [0, 1, 2]
+    assert rows[0]["captions"] == "a cat | the cat" and rows[0]["coco_id"] == 7
+    assert rows[1]["symdiff"] == 3 and rows[1]["captions"] == "a dog"
+    assert len(R.neighbour_rows(nb, _captions(), image=0, k=1)) == 2
+
+
+def test_markdown_escapes_pipes_and_formats_numbers():
+    text = R.markdown([{"a": "x|y", "b": 1234567.0, "c": 0.123456, "d": None}])
+    assert "x\\|y" in text and "1,234,567" in text and "0.1235" in text
+    assert text.splitlines()[1] == "|---|---|---|---|"
+
+
+@pytest.mark.slow
+def test_report_command_end_to_end(tmp_path):
+    """Demo captions -> token sets -> distances -> MDS -> tables and figures, through the CLI."""
+    from semspace.cli import main
+
+    def run(*argv: str) -> None:
+        assert main(list(argv)) == 0
+
+    d = tmp_path
+    run("coco-demo-data", "--out", str(d / "c.json"), "--images", "40", "--format", "karpathy")
+    run("captions", "--captions", str(d / "c.json"), "--options", '{"split": "test"}', "--out", str(d / "cap.parquet"))
+    run("tokensets", "coco", "--captions", str(d / "cap.parquet"), "--out", str(d / "sets.parquet"),
+        "--stats", str(d / "stats.parquet"))
+    run("setdist", "--sets", str(d / "sets.parquet"), "--out", str(d / "sd"), "--top-k", "4")
+    run("mds", "--distances", str(d / "sd" / "symdiff.npy"), "--out", str(d / "mds"), "--k", "3")
+    run("semspace-report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets", str(d / "sets.parquet"),
+        "--summary", str(d / "sd" / "summary.json"), "--pairs", str(d / "sd" / "pairs.parquet"),
+        "--neighbours", str(d / "sd" / "neighbours.parquet"), "--eigen", str(d / "mds" / "eigen.json"),
+        "--coords", str(d / "mds" / "coords.parquet"), "--captions", str(d / "cap.parquet"),
+        "--image", "3", "--k", "4", "--out-dir", str(d / "report"))
+    out = d / "report"
+    for name in ("tables.md", "stats.csv", "distances.csv", "eigen.csv", "neighbours.csv",
+                 "mds_map.png", "token_counts.png", "symdiff_intersection.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "mds_map.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((d / "sd" / "summary.json").read_text())
+    sym = np.load(d / "sd" / "symdiff.npy")
+    iu = np.triu_indices(40, 1)
+    assert summary["symdiff_max"] == sym[iu].max()
+    table = (out / "tables.md").read_text()
+    assert f"| {summary['symdiff_max']} |" in table
+    neighbours = (out / "neighbours.csv").read_text().splitlines()
+    assert len(neighbours) == 1 + 1 + 4 and neighbours[1].startswith("0,3,")
+    # The configured image must exist.
+    assert main(["semspace-report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets",
+                 str(d / "sets.parquet"), "--summary", str(d / "sd" / "summary.json"), "--pairs",
+                 str(d / "sd" / "pairs.parquet"), "--neighbours", str(d / "sd" / "neighbours.parquet"),
+                 "--eigen", str(d / "mds" / "eigen.json"), "--coords", str(d / "mds" / "coords.parquet"),
+                 "--captions", str(d / "cap.parquet"), "--image", "400", "--out-dir", str(d / "r2")]) == 2
+    assert pq.read_table(d / "sets.parquet").num_rows == 40
