@@ -28,13 +28,7 @@ def test_rollout_is_a_product_over_layers_and_a_mean_over_heads():
     assert np.allclose(rollout([atts[0]], [-np.abs(grads[0])]), np.eye(4))
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_clip_relevance_on_a_tiny_clip(tiny_clip_dir):

@@ -23,15 +23,7 @@ from semspace.experiments.syntax import (
     summarise,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared CPU, more threads than free cores slow small models many times over."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_pair_groups_and_their_check():

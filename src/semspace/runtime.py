@@ -38,7 +38,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(preference: str = "auto") -> "torch.device":
+def pick_device(preference: str = "auto") -> torch.device:
     """``auto`` → CUDA when present (honouring CUDA_VISIBLE_DEVICES), else CPU."""
     import torch
 
@@ -47,7 +47,7 @@ def pick_device(preference: str = "auto") -> "torch.device":
     return torch.device(preference)
 
 
-def resolve_dtype(name: str, device: "torch.device") -> "torch.dtype":
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """``auto`` → bfloat16 on a GPU that supports it (else float16), float32 on CPU."""
     import torch
 

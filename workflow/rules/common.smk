@@ -10,7 +10,9 @@ from semspace.config import validate_config
 
 # Our validator rather than snakemake.utils.validate: it also fills in defaults inside the
 # per-experiment schema files that config.schema.yaml refers to, and names keys as paths.
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 
 
 wildcard_constraints:
@@ -74,7 +76,9 @@ def download_spec(wildcards):
     """The dataset's `downloads` list as JSON for `semspace download dataset --spec`."""
     entry = dataset_config(wildcards.dataset)
     if "downloads" not in entry:
-        raise ValueError(f"datasets.{wildcards.dataset} has a local path; nothing to download")
+        raise ValueError(
+            f"datasets.{wildcards.dataset} has a local path; nothing to download"
+        )
     return json.dumps(entry["downloads"])
 
 
@@ -93,7 +97,9 @@ def model_revision(wildcards):
 def model_image_size(wildcards):
     entry = model_config(wildcards.model)
     if "image_size" not in entry:
-        raise ValueError(f"config key models.{wildcards.model}.image_size is needed to resize images")
+        raise ValueError(
+            f"config key models.{wildcards.model}.image_size is needed to resize images"
+        )
     return entry["image_size"]
 
 
@@ -124,11 +130,16 @@ def image_shards(dataset, model):
 
 def embedding_shards(dataset, model):
     """Every image-embedding shard of a dataset under a model: the input of an experiment."""
-    return [f"results/embeddings/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)]
+    return [
+        f"results/embeddings/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)
+    ]
 
 
 def skipped_lists(dataset, model):
-    return [f"results/shards/{dataset}/{model}/{s}.skipped.parquet" for s in shard_ids(dataset)]
+    return [
+        f"results/shards/{dataset}/{model}/{s}.skipped.parquet"
+        for s in shard_ids(dataset)
+    ]
 
 
 def embedding_shards_of_wildcards(wildcards):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
-import tempfile
 from pathlib import Path
+
+from semspace.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,8 @@ def _check_out(out: str | Path) -> Path:
 
 def _save_atomically(out: Path, save) -> Path:
     """Run ``save(tmp_dir)`` then move the folder onto ``out`` so a killed job leaves nothing half-made."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         save(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 

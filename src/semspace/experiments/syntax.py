@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from semspace.datasets.lava import ITEMS
 from semspace.errors import SemspaceError
 from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
-from semspace.io import write_json, write_parquet
+from semspace.io import atomic_dir, write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
 
 log = logging.getLogger(__name__)
@@ -338,9 +338,7 @@ def _save_checkpoint(accelerator, ckpt: Path, step: int, signature: dict) -> Non
 def _save_model(model, parts: ClipParts, out: Path) -> None:
     from transformers import CLIPImageProcessor
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         parts.tokenizer.save_pretrained(tmp)
         CLIPImageProcessor(
@@ -349,12 +347,6 @@ def _save_model(model, parts: ClipParts, out: Path) -> None:
             image_mean=parts.mean.tolist(),
             image_std=parts.std.tolist(),
         ).save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def write_train_log(history: Sequence[tuple[int, float]], path: str | Path) -> None:
