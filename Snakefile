@@ -12,7 +12,20 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    model=r"[A-Za-z0-9_]+",
+    shard=r"\d{5}",
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/helpers/embed.smk"
+include: "workflow/rules/helpers/vwsd.smk"
+include: "workflow/rules/helpers/semspace.smk"
+include: "workflow/rules/helpers/association.smk"
+include: "workflow/rules/helpers/retrieval.smk"
+include: "workflow/rules/helpers/syntax.smk"
+include: "workflow/rules/helpers/softtext.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/images.smk"

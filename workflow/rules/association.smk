@@ -4,41 +4,6 @@
 #   results/semspace/llm/tokensets.parquet   (schema semspace.schemas.TOKENSETS)
 
 
-def association_llm():
-    return config["semspace"]["llm"]
-
-
-def association_shard_files(wildcards):
-    """Every shard output of the association stage, numbered 00000.. from `llm.shards`."""
-    return [
-        f"results/semspace/llm/shards/{s:05d}.parquet"
-        for s in range(association_llm()["shards"])
-    ]
-
-
-def association_model_dir(wildcards):
-    return model_dir(association_llm()["model"])
-
-
-def association_decoding_json(wildcards):
-    return json.dumps(association_llm()["decoding"], sort_keys=True)
-
-
-def association_setting(key):
-    """An input function returning `semspace.llm.<key>` (read at job time, not at parse time)."""
-
-    def setting(wildcards):
-        return association_llm()[key]
-
-    setting.__name__ = f"association_{key}"
-    return setting
-
-
-def association_limit_args(wildcards):
-    limit = association_llm()["limit_images"]
-    return "" if limit is None else f"--limit-images {limit}"
-
-
 rule association_generate:
     input:
         captions="results/semspace/captions.parquet",
@@ -104,14 +69,3 @@ rule association_merge:
         " --associations {output.associations} --texts {output.texts}"
         " --tokensets {output.tokensets} --stats {output.stats}"
         " --examples {output.examples} --n-examples {params.n_examples} > {log} 2>&1"
-
-
-def association_final_output():
-    """The LLM branch's tables (empty unless both `semspace.enabled` and `semspace.llm.enabled`)."""
-    if not (config["semspace"]["enabled"] and association_llm()["enabled"]):
-        return []
-    return [
-        "results/semspace/llm/tokensets.parquet",
-        "results/semspace/llm/token_statistics.parquet",
-        "results/semspace/llm/association_examples.csv",
-    ]

@@ -1,5 +1,5 @@
-# Helpers shared by every rule file: config validation and look-ups, wildcard constraints,
-# and input functions. Rules call these by name; no rule holds a lambda.
+# Helpers shared by all rules: config validation and look-ups, and input functions.
+# Rules call these by name; no rule holds a lambda.
 
 import json
 import os
@@ -13,12 +13,6 @@ from semspace.config import validate_config
 validate_config(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 )
-
-
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9_]+",
-    model=r"[A-Za-z0-9_]+",
-    shard=r"\d{5}",
 
 
 # ---------------------------------------------------------------- datasets and models

@@ -44,10 +44,3 @@ rule embedding_summary:
     shell:
         "semspace embed summary --embeddings {input.embeddings} --skipped {input.skipped}"
         " --out {output.summary} --skipped-out {output.skipped} > {log} 2>&1"
-
-
-def embedding_final_output():
-    return [
-        f"results/embeddings/{target['dataset']}/{target['model']}.summary.json"
-        for target in config["embed"]["targets"]
-    ]

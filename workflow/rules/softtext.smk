@@ -4,51 +4,6 @@
 # The cifar10 manifest (stage `manifest`) exports the test images as PNG under <root>/png/.
 
 
-def softtext_relations_json():
-    """The soft prompts as a JSON object, prompt name -> relation phrase."""
-    relations = config["softtext"]["prompts"]["relations"]
-    return json.dumps({entry["name"]: entry["phrase"] for entry in relations})
-
-
-def softtext_classifier_flags():
-    """`semspace softtext classifier` options from config softtext.classifier."""
-    clf = config["softtext"]["classifier"]
-    return (
-        f"--arch {clf['arch']} --epochs {clf['epochs']} --batch-size {clf['batch_size']}"
-        f" --lr {clf['lr']} --momentum {clf['momentum']} --weight-decay {clf['weight_decay']}"
-        f" --schedule {clf['schedule']} --{'' if clf['augment'] else 'no-'}augment"
-        f" --{'' if clf['cifar_stem'] else 'no-'}cifar-stem --train-limit {clf['train_limit']}"
-    )
-
-
-def softtext_hard_template(wildcards):
-    """The hard-text template (a function: its {class} is no wildcard)."""
-    return config["softtext"]["prompts"]["hard"]
-
-
-def softtext_soft_template(wildcards):
-    """The soft-text template (a function: its {class}, {rel}, {other} are no wildcards)."""
-    return config["softtext"]["prompts"]["soft"]
-
-
-def softtext_embeddings(wildcards):
-    """Image-embedding shards of the test split (through the `manifest` checkpoint)."""
-    return embedding_shards(wildcards.dataset, wildcards.model)
-
-
-def softtext_final_output():
-    """E4's table and figures for the configured dataset and CLIP model."""
-    dataset, model = config["softtext"]["dataset"], config["softtext"]["model"]
-    folder = f"results/softtext/{dataset}/{model}"
-    return [
-        f"{folder}/table.md",
-        f"{folder}/table.csv",
-        f"{folder}/confusion.png",
-        f"{folder}/umap_hard.png",
-        f"{folder}/umap_soft.png",
-    ]
-
-
 rule softtext_demo_data:
     output:
         directory("resources/demo/cifar10"),

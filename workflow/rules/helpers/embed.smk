@@ -1,0 +1,8 @@
+# Input functions and targets of embed.smk (kept apart from the rules, as snakemake --lint asks).
+
+
+def embedding_final_output():
+    return [
+        f"results/embeddings/{target['dataset']}/{target['model']}.summary.json"
+        for target in config["embed"]["targets"]
+    ]
