@@ -166,7 +166,7 @@ def test_table_puts_paper_numbers_only_where_the_paper_has_them() -> None:
     assert got[0]["sentence_r1_paper"] is None and got[2]["image_medr_paper"] is None
     assert got[1]["sentence_r1"] == 1.0
     md = table_markdown(table)
-    assert "1.0 (11.7)" in md and md.count("\n| clip") == 3
+    assert "sent. 11.7/33.9/47.5, 11.5; image 6.1/14.4/19.0, 77.0 |" in md and md.count("\n| clip") == 3
 
 
 def test_pca_2d_recovers_a_line() -> None:
@@ -227,7 +227,7 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
                  "--eval-order", "flickr30k", "--out-md", str(out / "t.md"), "--out-csv", str(out / "t.csv"),
                  "--out-parquet", str(out / "t.parquet")]) == 0
     md = (out / "t.md").read_text()
-    assert "| clip | none | zeroshot | flickr30k |" in md and "(11.7)" in md
+    assert "| clip | none | zeroshot | flickr30k |" in md and "sent. 11.7/33.9/47.5" in md
 
 
 def test_cli_names_an_unknown_reader_option(tmp_path, capsys) -> None:
