@@ -50,7 +50,7 @@ rule association_merge:
         examples=report(
             "results/semspace/llm/association_examples.csv",
             caption="../report/association_examples.rst",
-            category="Semantic space (E5)",
+            category="E5 Semantic space",
             subcategory="LLM associations",
         ),
     log:

@@ -174,7 +174,7 @@ rule retrieval_evaluate:
             report(
                 path,
                 caption="../report/retrieval_map.rst",
-                category="E2 retrieval",
+                category="E2 Retrieval",
                 subcategory="maps",
             )
             for path in retrieval_eval_outputs("maps", "png")
@@ -217,7 +217,7 @@ rule retrieval_evaluate_zeroshot:
             report(
                 path,
                 caption="../report/retrieval_map.rst",
-                category="E2 retrieval",
+                category="E2 Retrieval",
                 subcategory="maps",
             )
             for path in retrieval_zeroshot_outputs("maps", "png")
@@ -254,7 +254,7 @@ rule retrieval_table:
         csv=report(
             "results/retrieval/table.csv",
             caption="../report/retrieval_table.rst",
-            category="E2 retrieval",
+            category="E2 Retrieval",
             subcategory="table",
         ),
         parquet="results/retrieval/table.parquet",

@@ -99,23 +99,23 @@ rule softtext_report:
         table_md=report(
             "results/softtext/{dataset}/{model}/table.md",
             caption="../report/softtext_table.rst",
-            category="E4 soft text",
+            category="E4 Soft text",
         ),
         table_csv="results/softtext/{dataset}/{model}/table.csv",
         confusion=report(
             "results/softtext/{dataset}/{model}/confusion.png",
             caption="../report/softtext_confusion.rst",
-            category="E4 soft text",
+            category="E4 Soft text",
         ),
         umap_hard=report(
             "results/softtext/{dataset}/{model}/umap_hard.png",
             caption="../report/softtext_umap_hard.rst",
-            category="E4 soft text",
+            category="E4 Soft text",
         ),
         umap_soft=report(
             "results/softtext/{dataset}/{model}/umap_soft.png",
             caption="../report/softtext_umap_soft.rst",
-            category="E4 soft text",
+            category="E4 Soft text",
         ),
     log:
         "logs/softtext/{dataset}/{model}/report.log",

@@ -156,7 +156,7 @@ rule syntax_relevance:
                 i=range(len(syntax_relevance_figures())),
             ),
             caption="../report/syntax_relevance.rst",
-            category="Syntax",
+            category="E3 Syntax",
         ),
     log:
         "logs/syntax/{dataset}/{model}/relevance.log",
@@ -185,17 +185,17 @@ rule syntax_table:
         md=report(
             "results/syntax/{dataset}/{model}/table.md",
             caption="../report/syntax_table.rst",
-            category="Syntax",
+            category="E3 Syntax",
         ),
         csv=report(
             "results/syntax/{dataset}/{model}/table.csv",
             caption="../report/syntax_table.rst",
-            category="Syntax",
+            category="E3 Syntax",
         ),
         loss=report(
             "results/syntax/{dataset}/{model}/loss.png",
             caption="../report/syntax_loss.rst",
-            category="Syntax",
+            category="E3 Syntax",
         ),
     log:
         "logs/syntax/{dataset}/{model}/table.log",
