@@ -17,6 +17,14 @@ from semspace.errors import SemspaceError
 from semspace.runtime import setup_logging
 
 
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--dtype``, ``--seed``: the flags every command that runs a model takes
+    (the workflow passes them from the config's ``runtime`` section)."""
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semspace",

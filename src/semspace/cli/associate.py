@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 
+from semspace.cli import add_runtime_args
 from semspace.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--batch-size", type=int, default=16)
     gen.add_argument("--flush-every", type=int, default=256, help="rows per flushed part file")
     gen.add_argument("--decoding", default="{}", help="decoding settings as JSON (see Decoding)")
-    gen.add_argument("--device", default="auto")
-    gen.add_argument("--dtype", default="auto")
-    gen.add_argument("--seed", type=int, default=0)
+    add_runtime_args(gen)
     gen.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     gen.add_argument("--out", required=True, help="shard Parquet (image, coco_id, caption, round, text)")
     gen.set_defaults(func=_generate)

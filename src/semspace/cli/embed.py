@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from semspace.cli import add_runtime_args
 from semspace.runtime import log
 
 
@@ -27,9 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=512,
         help="rows per part file of a killed job's progress (rounded up to whole batches)",
     )
-    images.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    images.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
-    images.add_argument("--seed", type=int, default=0)
+    add_runtime_args(images)
     images.add_argument("--workers", type=int, default=4, help="threads decoding images")
     images.add_argument("--out", required=True, help="embedding Parquet to write")
     images.set_defaults(func=_images)

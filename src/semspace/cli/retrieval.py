@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from semspace.cli import add_runtime_args
 from semspace.errors import ConfigError, InputFormatError
 
 log = logging.getLogger("semspace")
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="CLIP folder (save_pretrained layout)")
     p.add_argument("--cache", help="text-embedding cache file (resume; each text embedded once)")
     p.add_argument("--batch-size", type=int, default=256)
-    _runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", nargs="+", required=True, help="text embeddings, one per pairs table")
     p.set_defaults(func=_texts)
 
@@ -80,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--fold-size", type=int, default=1000)
-    _runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", required=True, help="checkpoint (.pt) of the best dev epoch")
     p.add_argument("--history", required=True, help="per-epoch Parquet log")
     p.set_defaults(func=_train)
@@ -117,15 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", required=True)
     p.add_argument("--weights", choices=["imagenet", "random"], default="imagenet")
     p.add_argument("--batch-size", type=int, default=64)
-    _runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_vgg16)
-
-
-def _runtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _options(text: str) -> dict:

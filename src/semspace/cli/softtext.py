@@ -7,15 +7,10 @@ import json
 import logging
 from pathlib import Path
 
+from semspace.cli import add_runtime_args
 from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace")
-
-
-def _runtime(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clf.add_argument("--cifar-stem", action=argparse.BooleanOptionalAction, default=False)
     clf.add_argument("--train-limit", type=int, default=0, help="first N training images only (0 = all)")
     clf.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
-    _runtime(clf)
+    add_runtime_args(clf)
     clf.set_defaults(func=_classifier)
 
     score = sub.add_parser("score", help="zero-shot classification under hard and soft prompts")
@@ -63,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--accuracy", required=True)
     score.add_argument("--confusion", required=True)
     score.add_argument("--texts", required=True)
-    _runtime(score)
+    add_runtime_args(score)
     score.set_defaults(func=_score)
 
     rep = sub.add_parser("report", help="accuracy table with the paper column, confusion matrices, UMAP figures")

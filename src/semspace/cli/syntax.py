@@ -8,13 +8,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from semspace.cli import add_runtime_args
+
 log = logging.getLogger("semspace.syntax")
 
 
 def _runtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    add_runtime_args(p)
     p.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch; 0 = torch's default"
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from semspace.cli import add_runtime_args
 from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace.vwsd")
@@ -38,9 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gloss-prompt", default="phrase")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--text-cache", help="Parquet cache of text embeddings")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    add_runtime_args(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_score)
 
