@@ -31,7 +31,9 @@ def test_prepare_names_the_missing_debian_file(tmp_path: Path) -> None:
     source = tmp_path / "debian"
     source.mkdir()
     (source / "index.noun").write_text("x")
-    with pytest.raises(WordNetUnavailable, match=r"index\.verb is missing.*apt-get install wordnet-base"):
+    with pytest.raises(
+        WordNetUnavailable, match=r"index\.verb is missing.*apt-get install wordnet-base"
+    ):
         wordnet.prepare_wordnet(tmp_path / "out", source)
     assert not (tmp_path / "out").exists()
 
@@ -56,8 +58,56 @@ def test_prepare_copies_and_is_idempotent(tmp_path: Path) -> None:
 def test_support_phrase_drops_target_tokens() -> None:
     assert support_phrase("administration", "administration prime minister") == "prime_minister"
     assert support_phrase("bank", "river bank") == "river"
-    assert support_phrase("Bank", "bank of the bank") == "of_the"
     assert support_phrase("tree", "tree") == ""
+
+
+def test_support_phrase_compares_exactly_as_the_thesis() -> None:
+    # thesis: [s for s in phrase.split() if s != problem['target_word']]
+    assert support_phrase("Bank", "bank of the Bank") == "bank_of_the"
+    assert support_phrase("Ammobium", "Ammobium ammobium") == "ammobium"
+    assert support_phrase("bank", "BANK bank") == "BANK"
+
+
+TRAIN = Path("/work/shared/data/vwsd-text/train.data.v1.txt")
+
+
+@pytest.mark.skipif(not TRAIN.is_file(), reason="real VWSD train data not present")
+def test_exact_rule_changes_one_real_train_item() -> None:
+    """Exactly one train item has a token equal to its target up to case only (line 918)."""
+    from semspace.datasets.vwsd import read_data
+
+    items = read_data(TRAIN)
+    assert len(items) == 12869
+    changed = [
+        (i, it.target, it.phrase)
+        for i, it in enumerate(items)
+        if support_phrase(it.target, it.phrase)
+        != "_".join(t for t in it.phrase.split() if t.lower() != it.target.lower())
+    ]
+    assert changed == [(917, "Ammobium", "Ammobium ammobium")]
+
+
+def test_ammobium_gets_a_gloss_with_the_exact_rule(selector: GlossSelector) -> None:
+    # case-insensitive, the support phrase was empty and the item had no gloss
+    choice = selector.choose("wup_hypernym", "Ammobium", "Ammobium ammobium")
+    assert choice.synset == "ammobium.n.01"
+    assert choice.gloss == selector.wn.synset("ammobium.n.01").definition()
+
+
+def test_similarity_code_uses_only_public_nltk_attributes() -> None:
+    """No private NLTK attribute (``x._name``) is read outside our own objects (self/sel)."""
+    import ast
+
+    tree = ast.parse(Path(wordnet.__file__).read_text(encoding="utf-8"))
+    private = [
+        (node.lineno, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "sel", "cls"})
+    ]
+    assert private == []
 
 
 # ---------------------------------------------------------------- the selection rule, no WordNet
@@ -81,7 +131,9 @@ class FakeSynset:
 class FakeSelector(GlossSelector):
     """Synsets and similarities from tables, to check the choice rule by hand."""
 
-    def __init__(self, synsets: dict[str, tuple[FakeSynset, ...]], sims: dict[tuple[str, str], float]) -> None:
+    def __init__(
+        self, synsets: dict[str, tuple[FakeSynset, ...]], sims: dict[tuple[str, str], float]
+    ) -> None:
         super().__init__(wn=object())
         self.table, self.sims = synsets, sims
         self.asked: list[tuple[str, str]] = []
@@ -103,7 +155,13 @@ TABLE = {"word": (T1, T2, T3), "context": (S1, S2)}
 
 
 def test_wup_hypernym_uses_sole_hypernym_and_strict_maximum() -> None:
-    sims = {("h1", "s1"): 0.5, ("h1", "s2"): 0.6, ("t2", "s1"): 0.7, ("h3", "s2"): 0.7, ("t1", "s1"): 0.99}
+    sims = {
+        ("h1", "s1"): 0.5,
+        ("h1", "s2"): 0.6,
+        ("t2", "s1"): 0.7,
+        ("h3", "s2"): 0.7,
+        ("t1", "s1"): 0.99,
+    }
     sel = FakeSelector(TABLE, sims)
     choice = sel.choose("wup_hypernym", "word", "word context")
     # t1 scores max(0.5, 0.6) via h1 (its own 0.99 is never asked); t2 0.7; t3 ties at 0.7: first kept
@@ -209,6 +267,9 @@ def test_cached_similarities_equal_nltk(selector: GlossSelector) -> None:
         b = rng.choice(pools[a.pos()] if i % 2 else pools[rng.choice("nvasr")])
         assert selector._wup(a, b) == a.wup_similarity(b)
         assert selector._path(a, b) == a.path_similarity(b)
+        assert set(selector._ancestors(a)) == {
+            h.name() for hs in a._iter_hypernym_lists() for h in hs
+        }
 
 
 def test_cli_prepare(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

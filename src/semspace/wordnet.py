@@ -28,9 +28,18 @@ from semspace.errors import SemspaceError
 
 #: Debian's wordnet-base (+ wordnet-sense-index for index.sense) files that NLTK reads.
 WORDNET_FILES: tuple[str, ...] = (
-    "index.noun", "index.verb", "index.adj", "index.adv",
-    "data.noun", "data.verb", "data.adj", "data.adv",
-    "noun.exc", "verb.exc", "adj.exc", "adv.exc",
+    "index.noun",
+    "index.verb",
+    "index.adj",
+    "index.adv",
+    "data.noun",
+    "data.verb",
+    "data.adj",
+    "data.adv",
+    "noun.exc",
+    "verb.exc",
+    "adj.exc",
+    "adv.exc",
     "index.sense",
 )
 #: Copied when present; NLTK only needs them for lemma counts.
@@ -41,14 +50,50 @@ DEBIAN_PACKAGE = {"index.sense": "wordnet-sense-index"}
 
 #: The 45 lexicographer files of WordNet 3.0 (``lexnames``): number, name, syntactic category.
 LEXNAMES: tuple[str, ...] = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather",
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
     "adj.ppl",
 )
 _CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
@@ -172,9 +217,12 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def support_phrase(target: str, phrase: str) -> str:
-    """The phrase without the tokens equal to the target, joined by ``_`` (thesis's rule)."""
-    target_key = target.strip().lower()
-    return "_".join(token for token in phrase.split() if token.lower() != target_key)
+    """The phrase without the tokens exactly equal to the target, joined by ``_``.
+
+    The thesis's rule (``s == problem['target_word']``): case matters, so in the train item
+    "Ammobium ammobium" the support phrase is "ammobium".
+    """
+    return "_".join(token for token in phrase.split() if token != target)
 
 
 class GlossSelector:
@@ -190,6 +238,7 @@ class GlossSelector:
         self._distances: dict[tuple[str, bool], dict[str, int]] = {}
         self._hypernym_sets: dict[str, dict[str, tuple[int, str, Any]]] = {}
         self._choices: dict[tuple[str, str, str], GlossChoice] = {}
+        self._depths: dict[str, int] = {}
 
     # -- cached look-ups
     def synsets(self, lemma: str) -> tuple[Any, ...]:
@@ -226,7 +275,10 @@ class GlossSelector:
             return {_ROOT: 0}
         key = (s.name(), root)
         if key not in self._distances:
-            plain = {h.name(): d for h, d in s._shortest_hypernym_paths(False).items()}
+            # public API: every (hypernym, distance) along every path; keep the shortest
+            plain: dict[str, int] = {}
+            for h, d in s.hypernym_distances(simulate_root=False):
+                plain[h.name()] = min(d, plain.get(h.name(), d))
             if root:
                 plain[_ROOT] = max(plain.values()) + 1
             self._distances[key] = plain
@@ -242,8 +294,9 @@ class GlossSelector:
         """NLTK's ``common_hypernyms`` set of ``s`` (itself included): name → (min_depth, name, synset)."""
         key = s.name()
         if key not in self._hypernym_sets:
+            # the same synsets as NLTK's _iter_hypernym_lists: s and all (instance) hypernyms
             self._hypernym_sets[key] = {
-                h.name(): (h.min_depth(), h.name(), h) for hs in s._iter_hypernym_lists() for h in hs
+                h.name(): (h.min_depth(), h.name(), h) for h, _ in s.hypernym_distances()
             }
         return self._hypernym_sets[key]
 
@@ -279,14 +332,22 @@ class GlossSelector:
         if a.pos() != b.pos():
             return None  # NLTK raises WordNetError: no lch across parts of speech
         root = a.pos() != "n"
-        reader = a._wordnet_corpus_reader
-        if (a.pos(), root) not in reader._max_depth:
-            reader._compute_max_depth(a.pos(), root)
-        depth = reader._max_depth[(a.pos(), root)]
+        depth = self._taxonomy_depth(a)
         distance = self._shortest_path(a, b, root)
         if distance is None or distance < 0 or depth == 0:
             return None
         return -math.log((distance + 1) / (2.0 * depth))
+
+    def _taxonomy_depth(self, a: Any) -> int:
+        """The taxonomy depth of ``a``'s part of speech that NLTK's lch uses.
+
+        Read through the public API: ``a.lch_similarity(a) = log(2 * depth)``, since the
+        distance of a synset to itself is 0. (NLTK's private depth cache changed its keys
+        between 3.9 and 3.10.)
+        """
+        if a.pos() not in self._depths:
+            self._depths[a.pos()] = round(math.exp(a.lch_similarity(a)) / 2.0)
+        return self._depths[a.pos()]
 
     # -- the choice
     def choose(self, strategy: str, target: str, phrase: str) -> GlossChoice:
@@ -310,7 +371,9 @@ def _argmax_choice(candidates: tuple[Any, ...], scores: list[float], what: str) 
     return GlossChoice(best.name(), best.definition(), best_score)
 
 
-def _target_synsets_or_note(sel: GlossSelector, target: str) -> tuple[tuple[Any, ...], GlossChoice | None]:
+def _target_synsets_or_note(
+    sel: GlossSelector, target: str
+) -> tuple[tuple[Any, ...], GlossChoice | None]:
     targets = sel.synsets(target)
     if not targets:
         return targets, GlossChoice(None, None, 0.0, f"target {target!r} is not in WordNet")
@@ -348,7 +411,9 @@ def _lesk(sel: GlossSelector, target: str, phrase: str) -> GlossChoice:
     context = {tok for tok in _TOKEN.findall(phrase.lower()) if tok != target_key}
     scores = []
     for t in targets:
-        words = " ".join([t.definition(), *t.examples(), *(n.replace("_", " ") for n in t.lemma_names())])
+        words = " ".join(
+            [t.definition(), *t.examples(), *(n.replace("_", " ") for n in t.lemma_names())]
+        )
         scores.append(float(len(context & set(_TOKEN.findall(words.lower())))))
     return _argmax_choice(targets, scores, "lesk overlap")
 
