@@ -12,7 +12,9 @@ from semspace.demo.coco import blip_json, demo_captions, karpathy_json, write_de
 from semspace.errors import InputFormatError
 from semspace.schemas import CAPTIONS
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+REAL = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+)
 
 
 def test_coco_id_from_name():
@@ -28,6 +30,9 @@ def test_blip_and_karpathy_formats_give_the_same_table(tmp_path):
     blip = read_captions(tmp_path / "blip.json")
     karpathy = read_captions(tmp_path / "karpathy.json", split="test")
     assert blip.schema == CAPTIONS
+    karpathy_tokens = karpathy.column("tokens").to_pylist()  # the demo file carries tokens
+    assert karpathy_tokens == [t.lower().split() for _, caps in images for t in caps]
+    karpathy = karpathy.drop_columns(["tokens"])
     assert blip.equals(karpathy)  # the train image of the Karpathy file is left out
     expected = [(i, cid, j, t) for i, (cid, caps) in enumerate(images) for j, t in enumerate(caps)]
     got = list(zip(*(blip.column(c).to_pylist() for c in ("image", "coco_id", "caption", "text"))))
@@ -65,7 +70,10 @@ def test_blip_training_form_groups_by_image_in_order(tmp_path):
         ('{"foo": 1}', "expected Karpathy"),
         ('[{"image": "x.jpg"}]', "needs 'image' and 'caption'"),
         ('[{"image": "x.jpg", "caption": [1, 2]}]', "list of strings"),
-        ('{"images": [{"split": "test", "sentences": [{"tokens": 3}]}]}', "no 'raw'"),
+        (
+            '{"images": [{"split": "test", "sentences": [{"tokens": 3}]}]}',
+            "tokens must be a list of strings",
+        ),
         ("[]", "no images"),
     ],
 )
@@ -86,7 +94,10 @@ def test_demo_writer_roundtrip(tmp_path):
     path = write_demo_captions(tmp_path / "c.json", n_images=7, seed=0)
     table = read_captions(path)
     assert sorted(set(table.column("image").to_pylist())) == list(range(7))
-    assert all(n in (5, 6) for n in table.group_by("image").aggregate([("caption", "count")]).column(1).to_pylist())
+    assert all(
+        n in (5, 6)
+        for n in table.group_by("image").aggregate([("caption", "count")]).column(1).to_pylist()
+    )
 
 
 @pytest.mark.realdata
@@ -99,3 +110,31 @@ def test_real_karpathy_test_split():
     assert len(set(images)) == 5000 and images == sorted(images)
     coco = dict(zip(images, table.column("coco_id").to_pylist()))
     assert coco[0] == 391895 and coco[100] == 473237  # the split's order is kept
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "coco_karpathy_tokens.json"
+
+
+def test_karpathy_tokens_are_kept_in_a_tokens_column():
+    from semspace.datasets.coco import CAPTIONS_WITH_TOKENS, captions_schema
+
+    table = read_captions(FIXTURE, split="test")
+    assert table.schema == CAPTIONS_WITH_TOKENS and captions_schema(table) == CAPTIONS_WITH_TOKENS
+    data = json.loads(FIXTURE.read_text())
+    expected = [s["tokens"] for e in data["images"] if e["split"] == "test" for s in e["sentences"]]
+    assert table.column("tokens").to_pylist() == expected
+    assert table.column("coco_id").to_pylist() == [391895, 391895, 522418, 522418]
+
+
+def test_blip_and_partly_tokenised_files_have_no_tokens_column(tmp_path):
+    from semspace.datasets.coco import captions_schema
+
+    data = json.loads(FIXTURE.read_text())
+    del data["images"][2]["sentences"][1]["tokens"]  # one sentence without tokens
+    (tmp_path / "part.json").write_text(json.dumps(data))
+    part = read_captions(tmp_path / "part.json")
+    assert part.schema == CAPTIONS and captions_schema(part) == CAPTIONS
+    data["images"][0]["sentences"][0]["tokens"] = "a man"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(InputFormatError, match=r"images\[0\]\.sentences\[0\]\.tokens"):
+        read_captions(tmp_path / "bad.json")

@@ -15,6 +15,7 @@ from semspace.experiments.tokensets import (
     coco_token_sets,
     coco_token_statistics,
     karpathy_tokenize,
+    read_captions_table,
     read_stats,
     read_token_sets,
     set_statistics,
@@ -24,12 +25,26 @@ from semspace.experiments.tokensets import (
 )
 from semspace.schemas import CAPTIONS, TOKENSETS
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+REAL = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+)
 
 
 def test_karpathy_tokenize():
-    assert karpathy_tokenize("A man's red-helmet, on 2 mopeds!") == ["a", "man's", "red", "helmet", "on", "2", "mopeds"]
-    assert karpathy_tokenize("  Café\tNAÏVE ") == ["caf", "na", "ve"]  # non a-z letters become spaces
+    assert karpathy_tokenize("A man's red-helmet, on 2 mopeds!") == [
+        "a",
+        "man's",
+        "red",
+        "helmet",
+        "on",
+        "2",
+        "mopeds",
+    ]
+    assert karpathy_tokenize("  Café\tNAÏVE ") == [
+        "caf",
+        "na",
+        "ve",
+    ]  # non a-z letters become spaces
     assert karpathy_tokenize("") == []
 
 
@@ -48,7 +63,11 @@ def _captions() -> pa.Table:
 def test_coco_token_sets_are_sorted_unions():
     sets = coco_token_sets(_captions())
     assert sets.schema == TOKENSETS
-    assert sets.column("tokens").to_pylist() == [["a", "dog", "runs", "the"], ["cat"], ["x", "y", "z"]]
+    assert sets.column("tokens").to_pylist() == [
+        ["a", "dog", "runs", "the"],
+        ["cat"],
+        ["x", "y", "z"],
+    ]
     assert sets.column("coco_id").to_pylist() == [10, 11, 12]
 
 
@@ -109,3 +128,34 @@ def test_real_coco_statistics():
     assert stats["images"] == 5000 and stats["texts"] == 25010
     assert 27.5 < stats["mean_set_size"] < 28.0  # paper: 27.7
     assert 7000 < stats["vocabulary"] < 7500  # paper: 7,254 (tokeniser details differ)
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "coco_karpathy_tokens.json"
+
+
+def test_karpathy_tokens_are_used_when_the_source_has_them(tmp_path):
+    from semspace.datasets.coco import captions_schema
+    from semspace.experiments.tokensets import KARPATHY_TOKENS, TOKENISER, token_source
+    from semspace.io import write_parquet
+
+    captions = read_captions(FIXTURE)
+    # through the Parquet file the CLI writes and reads, the tokens column survives
+    write_parquet(captions, tmp_path / "captions.parquet", captions_schema(captions))
+    captions = read_captions_table(tmp_path / "captions.parquet")
+    assert token_source(captions) == KARPATHY_TOKENS
+    sets = coco_token_sets(captions).column("tokens").to_pylist()
+    # the file's tokens, not the tokeniser's: "cloud-wreathed", "'s", "t-shirt" are single tokens
+    assert "cloud-wreathed" in sets[0] and "cloud" not in sets[0]
+    assert {"'s", "t-shirt"} <= set(sets[1]) and "woman's" not in sets[1]
+    rows = captions.to_pylist()
+    for image, tokens in enumerate(sets):
+        assert tokens == sorted({t for r in rows if r["image"] == image for t in r["tokens"]})
+    stats = coco_token_statistics(captions)
+    assert stats["tokens"] == sum(len(r["tokens"]) for r in rows) == 37
+    # without the column the tokeniser serves, and the sets differ where the two disagree
+    plain = captions.drop_columns(["tokens"])
+    assert token_source(plain) == TOKENISER
+    assert coco_token_sets(plain).column("tokens").to_pylist()[0] == sorted(
+        {t for r in rows if r["image"] == 0 for t in karpathy_tokenize(r["text"])}
+    )
+    assert "cloud" in coco_token_sets(plain).column("tokens").to_pylist()[0]

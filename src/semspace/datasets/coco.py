@@ -6,7 +6,9 @@
   "caption": [...]}, ...]`` (test/val files); the training file's one-caption-per-row form
   (``"caption": "..."``) is grouped by image in order of first appearance.
 
-The split's order is kept: image index 0..n-1 follows the file.
+The split's order is kept: image index 0..n-1 follows the file. When every kept sentence of a
+Karpathy file carries its ``tokens`` list (the tokenised arrays distributed with MS-COCO, which
+the paper used), the table has a ``tokens`` column too (:data:`CAPTIONS_WITH_TOKENS`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ import pyarrow as pa
 
 from semspace.errors import InputFormatError
 from semspace.schemas import CAPTIONS
+
+#: :data:`CAPTIONS` plus each caption's Karpathy ``tokens`` (when the source carries them).
+CAPTIONS_WITH_TOKENS = pa.schema(
+    [*CAPTIONS, pa.field("tokens", pa.list_(pa.string()), nullable=False)]
+)
+
+#: One image: its COCO id, its captions' texts and, where the file has them, their tokens.
+_Image = tuple[int | None, list[str], list[list[str]] | None]
 
 _COCO_ID = re.compile(r"(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 
@@ -41,16 +51,21 @@ def find_captions_file(path: str | Path, file: str = "dataset_coco.json") -> Pat
     return found[0]
 
 
-def read_captions(path: str | Path, split: str = "test", file: str = "dataset_coco.json") -> pa.Table:
+def read_captions(
+    path: str | Path, split: str = "test", file: str = "dataset_coco.json"
+) -> pa.Table:
     """Captions of a Karpathy (``split`` kept) or BLIP/ALBEF file as a :data:`CAPTIONS` table.
 
-    ``path`` may be a folder holding ``file`` (Karpathy's caption_datasets.zip, unpacked).
+    ``path`` may be a folder holding ``file`` (Karpathy's caption_datasets.zip, unpacked). When
+    every kept Karpathy sentence has ``tokens``, the result is a :data:`CAPTIONS_WITH_TOKENS` table.
     """
     path = find_captions_file(path, file)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputFormatError(path, "file not found; point the dataset's `path` at the captions JSON") from None
+        raise InputFormatError(
+            path, "file not found; point the dataset's `path` at the captions JSON"
+        ) from None
     except UnicodeDecodeError as exc:
         raise InputFormatError(path, f"not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
@@ -61,21 +76,32 @@ def read_captions(path: str | Path, split: str = "test", file: str = "dataset_co
         images = _blip_images(path, data)
     else:
         raise InputFormatError(
-            path, "expected Karpathy's {'images': [...]} or a BLIP/ALBEF list of {'image', 'caption'}"
+            path,
+            "expected Karpathy's {'images': [...]} or a BLIP/ALBEF list of {'image', 'caption'}",
         )
     if not images:
         raise InputFormatError(path, f"no images found (split {split!r})")
+    with_tokens = all(tokens is not None for _, _, tokens in images)
     rows: dict[str, list[Any]] = {"image": [], "coco_id": [], "caption": [], "text": []}
-    for index, (coco_id, texts) in enumerate(images):
+    if with_tokens:
+        rows["tokens"] = []
+    for index, (coco_id, texts, tokens) in enumerate(images):
         for caption, text in enumerate(texts):
             rows["image"].append(index)
             rows["coco_id"].append(coco_id)
             rows["caption"].append(caption)
             rows["text"].append(text)
-    return pa.table(rows, schema=CAPTIONS)
+            if with_tokens:
+                rows["tokens"].append(tokens[caption])  # type: ignore[index]
+    return pa.table(rows, schema=CAPTIONS_WITH_TOKENS if with_tokens else CAPTIONS)
 
 
-def _karpathy_images(path: Path, entries: Any, split: str) -> list[tuple[int | None, list[str]]]:
+def captions_schema(table: pa.Table) -> pa.Schema:
+    """The schema to write a captions table with: keeps the ``tokens`` column when it has one."""
+    return CAPTIONS_WITH_TOKENS if "tokens" in table.column_names else CAPTIONS
+
+
+def _karpathy_images(path: Path, entries: Any, split: str) -> list[_Image]:
     if not isinstance(entries, list):
         raise InputFormatError(path, "'images' must be a list")
     images = []
@@ -84,34 +110,45 @@ def _karpathy_images(path: Path, entries: Any, split: str) -> list[tuple[int | N
             raise InputFormatError(path, f"images[{i}] has no 'sentences'")
         if entry.get("split") != split:
             continue
-        texts = []
+        texts: list[str] = []
+        token_lists: list[list[str]] | None = []
         for j, sentence in enumerate(entry["sentences"]):
             raw = sentence.get("raw") if isinstance(sentence, dict) else None
             tokens = sentence.get("tokens") if isinstance(sentence, dict) else None
-            if raw is None and isinstance(tokens, list) and all(isinstance(t, str) for t in tokens):
+            if tokens is not None and not (
+                isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
+            ):
+                raise InputFormatError(
+                    path, f"images[{i}].sentences[{j}].tokens must be a list of strings"
+                )
+            if raw is None and tokens is not None:
                 raw = " ".join(tokens)
             if not isinstance(raw, str):
                 raise InputFormatError(path, f"images[{i}].sentences[{j}] has no 'raw' text")
             texts.append(raw)
+            # one sentence without tokens and the whole table falls back to the tokeniser
+            token_lists = None if tokens is None or token_lists is None else [*token_lists, tokens]
         coco_id = entry.get("cocoid")
         if coco_id is None:
             coco_id = coco_id_from_name(str(entry.get("filename", "")))
-        images.append((None if coco_id is None else int(coco_id), texts))
+        images.append((None if coco_id is None else int(coco_id), texts, token_lists))
     return images
 
 
-def _blip_images(path: Path, entries: list[Any]) -> list[tuple[int | None, list[str]]]:
+def _blip_images(path: Path, entries: list[Any]) -> list[_Image]:
     order: dict[str, int] = {}
-    images: list[tuple[int | None, list[str]]] = []
+    images: list[_Image] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "image" not in entry or "caption" not in entry:
             raise InputFormatError(path, f"entry [{i}] needs 'image' and 'caption'")
         name, caption = str(entry["image"]), entry["caption"]
         texts = [caption] if isinstance(caption, str) else caption
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise InputFormatError(path, f"entry [{i}] ('{name}'): 'caption' must be a string or a list of strings")
+            raise InputFormatError(
+                path, f"entry [{i}] ('{name}'): 'caption' must be a string or a list of strings"
+            )
         if name not in order:
             order[name] = len(images)
-            images.append((coco_id_from_name(name), []))
+            images.append((coco_id_from_name(name), [], None))
         images[order[name]][1].extend(texts)
     return images

@@ -1,7 +1,9 @@
 """Token sets of images (E5): the union of the tokens of an image's texts, and their statistics.
 
-The COCO branch tokenises captions Karpathy-style (lower-case; every character other than
-a-z, 0-9 and ' becomes a space). The LLM branch tokenises each image's association text with
+The COCO branch uses the tokenised arrays distributed with MS-COCO (Karpathy's ``tokens``, as
+the paper did) when the captions table carries them, and otherwise tokenises the captions
+Karpathy-style (lower-case; every character other than a-z, 0-9 and ' becomes a space);
+:func:`token_source` says which. The LLM branch tokenises each image's association text with
 the LLM's tokenizer and hands the token lists to :func:`token_sets` / :func:`token_statistics`.
 """
 
@@ -19,6 +21,10 @@ from semspace.errors import InputFormatError
 from semspace.schemas import CAPTIONS, TOKENSETS
 
 _NOT_TOKEN = re.compile(r"[^a-z0-9']+")
+
+#: Where the COCO branch's tokens came from (see :func:`token_source`).
+KARPATHY_TOKENS = "karpathy_tokens"
+TOKENISER = "tokeniser"
 
 #: Statistics of a tokenised text collection, one row per statistic (see token_statistics).
 STATS = pa.schema(
@@ -60,13 +66,24 @@ def token_sets(
     )
 
 
+def token_source(captions: pa.Table) -> str:
+    """:data:`KARPATHY_TOKENS` when the captions table has a ``tokens`` column, else :data:`TOKENISER`."""
+    return KARPATHY_TOKENS if "tokens" in captions.column_names else TOKENISER
+
+
+def caption_tokens(captions: pa.Table) -> list[list[str]]:
+    """Each caption's tokens: the file's own ``tokens`` where present, else :func:`karpathy_tokenize`."""
+    if token_source(captions) == KARPATHY_TOKENS:
+        return captions.column("tokens").to_pylist()
+    return [karpathy_tokenize(t) for t in captions.column("text").to_pylist()]
+
+
 def coco_token_sets(captions: pa.Table) -> pa.Table:
-    """Karpathy-tokenised token sets of a :data:`CAPTIONS` table."""
-    texts = captions.column("text").to_pylist()
+    """Token sets of a captions table, from :func:`caption_tokens`."""
     return token_sets(
         captions.column("image").to_pylist(),
         captions.column("coco_id").to_pylist(),
-        [karpathy_tokenize(t) for t in texts],
+        caption_tokens(captions),
     )
 
 
@@ -109,10 +126,9 @@ def token_statistics(
 
 
 def coco_token_statistics(captions: pa.Table) -> dict[str, float]:
+    """:func:`token_statistics` of the captions with :func:`caption_tokens`."""
     texts = captions.column("text").to_pylist()
-    return token_statistics(
-        captions.column("image").to_pylist(), texts, [karpathy_tokenize(t) for t in texts]
-    )
+    return token_statistics(captions.column("image").to_pylist(), texts, caption_tokens(captions))
 
 
 def set_statistics(sets: pa.Table) -> dict[str, float]:
@@ -129,7 +145,9 @@ def set_statistics(sets: pa.Table) -> dict[str, float]:
 
 
 def stats_table(stats: dict[str, float]) -> pa.Table:
-    return pa.table({"statistic": list(stats), "value": [float(v) for v in stats.values()]}, schema=STATS)
+    return pa.table(
+        {"statistic": list(stats), "value": [float(v) for v in stats.values()]}, schema=STATS
+    )
 
 
 def read_stats(path: str | Path) -> dict[str, float]:
@@ -138,7 +156,14 @@ def read_stats(path: str | Path) -> dict[str, float]:
 
 
 def read_captions_table(path: str | Path) -> pa.Table:
-    return _read(path, CAPTIONS)
+    """A captions table; its ``tokens`` column is kept when the file has one."""
+    from semspace.datasets.coco import CAPTIONS_WITH_TOKENS
+
+    try:
+        names = pq.read_schema(path).names
+    except (FileNotFoundError, pa.ArrowInvalid):
+        names = []  # _read names the problem
+    return _read(path, CAPTIONS_WITH_TOKENS if "tokens" in names else CAPTIONS)
 
 
 def read_token_sets(path: str | Path) -> pa.Table:
