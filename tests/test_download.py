@@ -15,7 +15,21 @@ from pathlib import Path
 import pytest
 
 from semspace.cli import main as cli_main
-from semspace.download import extract, fetch, fetch_model, parse_spec
+from semspace.download import (
+    DownloadLock,
+    LockedFile,
+    LockedModel,
+    archive_kind,
+    extract,
+    fetch,
+    fetch_dataset,
+    fetch_model,
+    parse_spec,
+    read_lock,
+    read_model_record,
+    record_file,
+    record_model,
+)
 from semspace.errors import ConfigError, DownloadError, InputFormatError
 
 PAYLOAD = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes
@@ -59,6 +73,7 @@ class Server:
     cut: dict[str, int] = field(default_factory=dict)  # path -> responses left to break halfway
     ignore_range: bool = False
     shifted_range: int = 0  # answer a range request with a 206 starting this many bytes early
+    ctype: dict[str, str] = field(default_factory=dict)  # path -> Content-Type header
 
 
 @pytest.fixture()
@@ -100,6 +115,8 @@ def server():
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
+            if self.path in state.ctype:
+                self.send_header("Content-Type", state.ctype[self.path])
             self.end_headers()
             if state.cut.get(self.path, 0) > 0:  # promise everything, send half, hang up
                 state.cut[self.path] -= 1
@@ -305,21 +322,225 @@ def test_fetch_dataset_via_cli(server: Server, tmp_path: Path) -> None:
     assert not out2.exists()
 
 
-def test_fetch_model_snapshot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import huggingface_hub
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT2 = "fedcba9876543210fedcba9876543210fedcba98"
 
-    calls = []
 
-    def fake_snapshot(repo_id, revision, local_dir, allow_patterns):
-        calls.append(allow_patterns)
+class FakeHub:
+    """Stands in for huggingface_hub: resolves revisions and writes local_dir metadata."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, commit: str = COMMIT) -> None:
+        import huggingface_hub
+
+        self.commit = commit
+        self.snapshots: list[tuple[str, list[str]]] = []  # (revision, allow_patterns)
+        self.resolved: list[str] = []
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", self.snapshot)
+        monkeypatch.setattr(huggingface_hub, "model_info", self.model_info)
+
+    def model_info(self, repo_id: str, revision: str) -> object:
+        self.resolved.append(revision)
+        return type("Info", (), {"sha": self.commit})()
+
+    def snapshot(self, repo_id, revision, local_dir, allow_patterns):
+        self.snapshots.append((revision, allow_patterns))
         local = Path(local_dir)
-        (local / "config.json").write_text("{}")
+        meta = local / ".cache" / "huggingface" / "download"
+        meta.mkdir(parents=True, exist_ok=True)
+        files = {"config.json": b"{}"}
         if "*.bin" in allow_patterns:
-            (local / "pytorch_model.bin").write_bytes(b"w")
+            files = {"pytorch_model.bin": b"w"}
+        for name, data in files.items():
+            (local / name).write_bytes(data)
+            (meta / f"{name}.metadata").write_text(f"{revision}\netag\n1.0\n")
         return str(local)
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+
+def test_fetch_model_snapshot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hub = FakeHub(monkeypatch)
     out = fetch_model("org/tiny", "main", tmp_path / "models" / "tiny")
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "pytorch_model.bin"]
-    assert "*.safetensors" in calls[0] and calls[1] == ["*.bin"]  # fell back to .bin weights
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert files == [".revision.json", "config.json", "pytorch_model.bin"]
+    assert "*.safetensors" in hub.snapshots[0][1] and hub.snapshots[1][1] == ["*.bin"]
+    # both snapshots at the resolved commit, never at the moving branch
+    assert [rev for rev, _ in hub.snapshots] == [COMMIT, COMMIT] and hub.resolved == ["main"]
+    assert read_model_record(out) == {"hub_id": "org/tiny", "revision": "main", "commit": COMMIT}
     assert not (tmp_path / "models" / ".tiny.download").exists()
+
+
+def test_model_pinned_by_lock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub.constants
+
+    lock = tmp_path / "downloads.lock.json"
+    hub = FakeHub(monkeypatch)
+    fetch_model("org/tiny", "main", tmp_path / "a", lock=lock)
+    assert read_lock(lock).models == {"org/tiny": LockedModel("main", COMMIT)}
+    # main moved on and the hub is out of reach: the lock still pins the first commit
+    hub.commit = COMMIT2
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub, "model_info", huggingface_hub.hf_api.model_info)
+    fetch_model("org/tiny", "main", tmp_path / "b", lock=lock)
+    assert hub.snapshots[-1][0] == COMMIT and read_model_record(tmp_path / "b")["commit"] == COMMIT
+    # without a pin, offline resolution fails with a message naming the model and the fix
+    with pytest.raises(DownloadError, match=r"org/other@main: cannot resolve.*40-hex commit"):
+        fetch_model("org/other", "main", tmp_path / "c", lock=lock)
+    # a full commit needs no resolution; a changed revision replaces the entry
+    fetch_model("org/tiny", COMMIT2, tmp_path / "d", lock=lock)
+    assert read_lock(lock).models["org/tiny"] == LockedModel(COMMIT2, COMMIT2)
+
+
+def test_model_stale_commit_files_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    FakeHub(monkeypatch)
+    work = tmp_path / ".tiny.download" / ".cache" / "huggingface" / "download"
+    work.mkdir(parents=True)
+    (work / "old.safetensors.metadata").write_text(f"{COMMIT2}\netag\n1.0\n")
+    with pytest.raises(DownloadError, match=COMMIT2):
+        fetch_model("org/tiny", "main", tmp_path / "tiny")
+    assert not (tmp_path / "tiny").exists() and not (tmp_path / ".tiny.download").exists()
+
+
+# ---------------------------------------------------------------- content, not names
+
+
+def test_archive_kind_from_content(tmp_path: Path) -> None:
+    members = {"d/a.txt": b"alpha"}
+    cases = {
+        "really_zip.tar.gz": (zip_bytes(members), "zip"),
+        "really_tgz.zip": (tar_bytes(members), "tar:gz"),
+        "uc": (tar_bytes(members, "w:xz"), "tar:xz"),  # a Drive URL's name says nothing
+        "plain.bin": (tar_bytes(members, "w"), "tar:"),
+        "gnu.tar.bz2": (tar_bytes(members, "w:bz2"), "tar:bz2"),
+    }
+    for name, (data, kind) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert archive_kind(tmp_path / name) == kind, name
+        out = tmp_path / f"out_{name}"
+        extract(tmp_path / name, out)
+        assert (out / "d" / "a.txt").read_bytes() == b"alpha"
+    (tmp_path / "page.zip").write_bytes(b"\n  <!DOCTYPE html><html><body>Virus scan warning")
+    with pytest.raises(InputFormatError, match=r"page\.zip: is an HTML page"):
+        extract(tmp_path / "page.zip", tmp_path / "o1")
+    (tmp_path / "junk.zip").write_bytes(b"not an archive at all")
+    with pytest.raises(InputFormatError, match=r"junk\.zip: not a zip"):
+        extract(tmp_path / "junk.zip", tmp_path / "o2")
+
+
+HTML = b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></html>"
+
+
+def test_html_content_type_is_a_failed_download(server: Server, tmp_path: Path) -> None:
+    server.files["/uc"] = HTML
+    server.ctype["/uc"] = "text/html; charset=utf-8"
+    url = f"{server.url}/uc"
+    with pytest.raises(DownloadError, match="HTML page") as info:
+        fetch(url, tmp_path / "a.zip", retries=3, backoff=0)
+    assert url in str(info.value)
+    assert len(server.requests) == 1  # the same page would come back: no retries
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / "a.zip.part").exists()
+    # an explicitly wanted HTML file is fine
+    assert fetch(url, tmp_path / "page.html", allow_html=True, backoff=0) == sha(HTML)
+
+
+def test_html_body_where_archive_expected(server: Server, tmp_path: Path) -> None:
+    server.files["/uc"] = HTML
+    server.ctype["/uc"] = "application/octet-stream"  # a server that lies about the type
+    url = f"{server.url}/uc"
+    with pytest.raises(DownloadError, match="starts like an HTML") as info:
+        fetch(url, tmp_path / "a.tar.gz", expect_archive=True, backoff=0)
+    assert url in str(info.value) and not (tmp_path / "a.tar.gz.part").exists()
+    # the same through a dataset spec marked `extract`: no dataset folder is left behind
+    spec = [{"url": url, "filename": "x.tar.gz", "extract": True}]
+    with pytest.raises(DownloadError, match=url):
+        fetch_dataset(spec, tmp_path / "ds", backoff=0)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_body_shorter_than_content_length_fails(server: Server, tmp_path: Path) -> None:
+    server.cut["/data.bin"] = 100  # every answer promises the rest and sends half of it
+    url = f"{server.url}/data.bin"
+    with pytest.raises(DownloadError, match="Content-Length") as info:
+        fetch(url, tmp_path / "data.bin", retries=2, backoff=0)
+    assert url in str(info.value) and not (tmp_path / "data.bin").exists()
+    assert len(server.requests) == 3
+
+
+# ---------------------------------------------------------------- lock file
+
+
+def test_lock_records_first_download_and_checks_later(server: Server, tmp_path: Path) -> None:
+    lock = tmp_path / "resources" / "downloads.lock.json"
+    url = f"{server.url}/data.bin"
+    assert fetch(url, tmp_path / "a.bin", lock=lock, backoff=0) == sha(PAYLOAD)
+    raw = json.loads(lock.read_text())
+    assert raw == {
+        "version": 1,
+        "files": {url: {"sha256": sha(PAYLOAD), "size": len(PAYLOAD)}},
+        "models": {},
+    }
+    # an identical later download passes; a published digest is never written to the lock
+    fetch(url, tmp_path / "b.bin", lock=lock, backoff=0)
+    server.files["/other.bin"] = b"other"
+    fetch(f"{server.url}/other.bin", tmp_path / "o.bin", sha(b"other"), lock=lock, backoff=0)
+    assert set(read_lock(lock).files) == {url}
+    # the source changed (same size): retried as a possibly damaged transfer, then refused
+    changed = PAYLOAD[:-4] + b"TAIL"
+    server.files["/data.bin"] = changed
+    server.requests.clear()
+    with pytest.raises(DownloadError) as info:
+        fetch(url, tmp_path / "c.bin", lock=lock, retries=1, backoff=0)
+    message = str(info.value)
+    for needed in (url, str(lock), sha(PAYLOAD), sha(changed), "delete the entry"):
+        assert needed in message, needed
+    assert len(server.requests) == 2 and not (tmp_path / "c.bin").exists()
+    # another size: refused after one request
+    server.files["/data.bin"] = PAYLOAD + b"more"
+    server.requests.clear()
+    with pytest.raises(DownloadError, match="delete the entry"):
+        fetch(url, tmp_path / "d.bin", lock=lock, retries=3, backoff=0)
+    assert len(server.requests) == 1
+    assert read_lock(lock).files[url] == LockedFile(sha(PAYLOAD), len(PAYLOAD))  # unchanged
+
+
+def test_dataset_via_lock(server: Server, tmp_path: Path) -> None:
+    archive = tar_bytes({"d/x.txt": b"x"})
+    server.files["/uc"] = archive  # named by the config, content decides how to unpack
+    lock = tmp_path / "downloads.lock.json"
+    spec = [{"url": f"{server.url}/uc", "filename": "data.zip", "extract": True}]
+    out = fetch_dataset(spec, tmp_path / "ds", lock=lock, backoff=0)
+    assert (out / "d" / "x.txt").read_bytes() == b"x"
+    assert read_lock(lock).files[f"{server.url}/uc"] == LockedFile(sha(archive), len(archive))
+    server.files["/uc"] = tar_bytes({"d/x.txt": b"y"})
+    with pytest.raises(DownloadError, match="lock file"):
+        fetch_dataset(spec, tmp_path / "ds2", lock=lock, retries=0, backoff=0)
+    assert not (tmp_path / "ds2").exists()
+
+
+def test_lock_file_errors_name_the_file(tmp_path: Path) -> None:
+    lock = tmp_path / "downloads.lock.json"
+    lock.write_text("{not json")
+    with pytest.raises(InputFormatError, match=r"downloads\.lock\.json: not valid JSON"):
+        read_lock(lock)
+    lock.write_text('{"version": 1, "files": {"http://h/a": {"sha256": "ab"}}}')
+    with pytest.raises(InputFormatError, match="http://h/a"):
+        read_lock(lock)
+    assert read_lock(tmp_path / "missing.json") == DownloadLock()
+
+
+def test_lock_parallel_writers_keep_every_entry(tmp_path: Path) -> None:
+    lock = tmp_path / "downloads.lock.json"
+    urls = [f"http://h/{i}" for i in range(16)]
+
+    def write(i: int) -> None:
+        record_file(lock, urls[i], sha(str(i).encode()), i)
+        record_model(lock, f"org/m{i}", "main", f"{i:040x}")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(urls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = read_lock(lock)
+    assert got.files == {u: LockedFile(sha(str(i).encode()), i) for i, u in enumerate(urls)}
+    assert len(got.models) == len(urls)
+    with pytest.raises(DownloadError, match="pins"):
+        record_model(lock, "org/m1", "main", COMMIT)

@@ -1,13 +1,17 @@
 """Downloads: resumable, checksummed, atomic; archives extracted safely; hub models snapshotted.
 
 A file is fetched into ``<dest>.part`` (continued with an HTTP ``Range`` request after an
-interruption), its SHA-256 checked, and only then renamed onto ``dest``. A dataset is fetched
+interruption), its size and SHA-256 checked, and only then renamed onto ``dest``. An HTML page
+where a file was expected is a failed download. URLs without a published digest have the digest
+of their first download recorded in a lock file (``downloads.lock.json``) and checked on every
+later download; hub models are pinned there by the commit their revision resolved to. A dataset is fetched
 into ``.<out>.download/`` beside its final folder and renamed at the end, so a killed job leaves
 nothing that a later run would trust, and the next run resumes from the partial files.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -20,7 +24,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,6 +41,12 @@ USER_AGENT = f"semspace/{__version__} (+https://github.com/; research pipeline)"
 RECORD_NAME = ".sha256"
 #: Hub files worth fetching for ``from_pretrained`` (weights as safetensors; ``*.bin`` as fallback).
 MODEL_PATTERNS = ("*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "*.py")
+#: Written into a model folder: the hub id, requested revision and the commit it resolved to.
+MODEL_RECORD_NAME = ".revision.json"
+LOCK_VERSION = 1
+#: Where the pipeline keeps its lock file (relative to the working directory).
+DEFAULT_LOCK = "resources/downloads.lock.json"
+_COMMIT_LEN = 40
 
 
 class _Retry(Exception):
@@ -132,7 +144,15 @@ def _content_range_start(value: str | None) -> int | None:
         return None
 
 
-def _attempt_http(url: str, part: Path, timeout: float) -> hashlib._Hash:
+def _html_answer(url: str, what: str) -> DownloadError:
+    return DownloadError(
+        f"{url}: the server answered with an HTML page ({what}), not the file: a login, quota, "
+        "virus-scan or confirmation page (Google Drive does this) or an error page. Open the URL "
+        "in a browser and put the direct link in the config, or download by hand and use `path:`"
+    )
+
+
+def _attempt_http(url: str, part: Path, timeout: float, allow_html: bool) -> hashlib._Hash:
     digest, have = _hash_prefix(part)
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if have:
@@ -155,6 +175,9 @@ def _attempt_http(url: str, part: Path, timeout: float) -> hashlib._Hash:
         raise _Retry(f"cannot connect: {exc}") from None
     with response:
         status = response.status
+        ctype = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype in ("text/html", "application/xhtml+xml") and not allow_html:
+            raise _html_answer(url, f"Content-Type {ctype}")
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         if status == 206:
@@ -163,18 +186,178 @@ def _attempt_http(url: str, part: Path, timeout: float) -> hashlib._Hash:
                 part.unlink(missing_ok=True)
                 raise _Retry(f"server sent range starting at {start}, asked for {have}")
             mode, start_at = "ab", have
+            full = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+            expected_total = int(full) if full.isdigit() else None
             log.info("%s: resuming at byte %d", url, have)
         else:
             if have:
                 log.info("%s: server ignored the range request (HTTP %d); restarting", url, status)
             digest, mode, start_at = hashlib.sha256(), "wb", 0
+            expected_total = expected
         total = start_at + expected if expected is not None else None
         bar = _ByteProgress(f"download {part.name.removesuffix('.part')}", total, start_at)
         written = _copy_stream(response, part, mode, digest, bar)
         bar.log()
     if expected is not None and written != expected:
-        raise _Retry(f"short read: {written} of {expected} bytes")
+        raise _Retry(f"short read: {written} of {expected} bytes (Content-Length)")
+    if expected_total is not None and start_at + written != expected_total:
+        raise _Retry(f"size {start_at + written} differs from the announced {expected_total} bytes")
     return digest
+
+
+#: How an HTML page starts (after optional BOM and whitespace), lower-cased.
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head")
+
+
+def looks_like_html(path: Path | str) -> bool:
+    """Whether the file starts like an HTML document (``<!DOCTYPE html``, ``<html``, ...)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return head.startswith(_HTML_STARTS)
+
+
+# ---------------------------------------------------------------- lock file
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """What the first download of a URL without a published digest delivered."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LockedModel:
+    """The commit a hub model's requested revision resolved to on its first download."""
+
+    revision: str
+    commit: str
+
+
+@dataclass
+class DownloadLock:
+    """``downloads.lock.json``: URL -> sha256 + size, hub id -> resolved commit."""
+
+    files: dict[str, LockedFile] = field(default_factory=dict)
+    models: dict[str, LockedModel] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": LOCK_VERSION,
+            "files": {u: asdict(e) for u, e in sorted(self.files.items())},
+            "models": {m: asdict(e) for m, e in sorted(self.models.items())},
+        }
+
+
+def _lock_error(path: Path, message: str) -> InputFormatError:
+    return InputFormatError(path, f"{message}; fix or delete the file to re-record it")
+
+
+def read_lock(path: Path | str) -> DownloadLock:
+    """The lock file at ``path``; an empty lock when it does not exist yet."""
+    path = Path(path)
+    if not path.exists():
+        return DownloadLock()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _lock_error(path, f"not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("version") != LOCK_VERSION:
+        raise _lock_error(path, f'expected an object with "version": {LOCK_VERSION}')
+    lock = DownloadLock()
+    files, models = raw.get("files", {}), raw.get("models", {})
+    if not (isinstance(files, dict) and isinstance(models, dict)):
+        raise _lock_error(path, '"files" and "models" must be objects')
+    for url, e in files.items():
+        if not (isinstance(e, dict) and isinstance(e.get("sha256"), str)):
+            raise _lock_error(path, f"files[{url!r}] needs a string sha256")
+        if not isinstance(e.get("size"), int):
+            raise _lock_error(path, f"files[{url!r}] needs an integer size")
+        lock.files[url] = LockedFile(e["sha256"].lower(), e["size"])
+    for hub_id, e in models.items():
+        if not (
+            isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("revision", "commit"))
+        ):
+            raise _lock_error(path, f"models[{hub_id!r}] needs string revision and commit")
+        lock.models[hub_id] = LockedModel(e["revision"], e["commit"].lower())
+    return lock
+
+
+def write_lock(path: Path | str, lock: DownloadLock) -> None:
+    """Write ``lock`` atomically (temporary file + rename), keys sorted for readable diffs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(lock.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Parallel download jobs share one lock file: serialise read-modify-write with flock.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.flock"), "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
+
+
+def lock_mismatch(
+    url: str, lock_path: Path | str, locked: LockedFile, sha256: str, size: int
+) -> str:
+    """The message for a download that differs from its lock entry: what, where, what to do."""
+    return (
+        f"{url}: download has sha256 {sha256} ({size} bytes) but the lock file {lock_path} "
+        f"recorded sha256 {locked.sha256} ({locked.size} bytes) on the first download. "
+        f"If the source was legitimately updated, delete the entry for this URL from "
+        f"{lock_path} and run again; otherwise the source changed under you."
+    )
+
+
+def check_file(lock_path: Path | str, url: str, sha256: str, size: int) -> None:
+    """Raise :class:`DownloadError` when the lock has ``url`` with another digest or size."""
+    locked = read_lock(lock_path).files.get(url)
+    if locked is not None and (locked.sha256, locked.size) != (sha256.lower(), size):
+        raise DownloadError(lock_mismatch(url, lock_path, locked, sha256.lower(), size))
+
+
+def record_file(lock_path: Path | str, url: str, sha256: str, size: int) -> None:
+    """Record ``url`` -> digest in the lock (checked against an existing entry first)."""
+    lock_path = Path(lock_path)
+    with _locked(lock_path):
+        lock = read_lock(lock_path)
+        entry = LockedFile(sha256.lower(), size)
+        old = lock.files.get(url)
+        if old == entry:
+            return
+        if old is not None:
+            raise DownloadError(lock_mismatch(url, lock_path, old, entry.sha256, size))
+        lock.files[url] = entry
+        write_lock(lock_path, lock)
+        log.info("%s: recorded sha256 %s in %s", url, entry.sha256, lock_path)
+
+
+def record_model(lock_path: Path | str, hub_id: str, revision: str, commit: str) -> None:
+    """Record the commit ``hub_id@revision`` resolved to (a changed revision replaces it)."""
+    lock_path = Path(lock_path)
+    with _locked(lock_path):
+        lock = read_lock(lock_path)
+        entry = LockedModel(revision, commit)
+        if lock.models.get(hub_id) == entry:
+            return
+        old = lock.models.get(hub_id)
+        if old is not None and old.revision == revision:
+            raise DownloadError(
+                f"model {hub_id}@{revision}: resolved to commit {commit} but the lock file "
+                f"{lock_path} pins {old.commit}; delete its entry to move to the new commit"
+            )
+        lock.models[hub_id] = entry
+        write_lock(lock_path, lock)
+        log.info("model %s@%s: recorded commit %s in %s", hub_id, revision, commit, lock_path)
 
 
 def fetch(
@@ -184,20 +367,30 @@ def fetch(
     retries: int = 3,
     timeout: float = 60.0,
     backoff: float = 2.0,
+    *,
+    lock: Path | str | None = None,
+    expect_archive: bool = False,
+    allow_html: bool = False,
 ) -> str:
     """Download ``url`` (http, https or file) to ``dest``; returns the file's SHA-256.
 
     Resumes ``<dest>.part`` with a Range request; retries up to ``retries`` times with
-    exponential back-off (``backoff`` · 2^k seconds) on network errors and checksum mismatches;
-    raises :class:`DownloadError` naming the url (and both digests) when all attempts fail.
+    exponential back-off (``backoff`` · 2^k seconds) on network errors, short bodies and checksum
+    mismatches; raises :class:`DownloadError` naming the url (and both digests) when all attempts
+    fail. Without ``sha256``, the digest comes from (or is recorded in) the ``lock`` file. An HTML
+    answer fails at once unless ``allow_html``; with ``expect_archive`` so does an HTML body.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    expected = sha256.lower() if sha256 else None
+    published = sha256.lower() if sha256 else None
+    locked = read_lock(lock).files.get(url) if lock is not None and published is None else None
+    expected = published or (locked.sha256 if locked else None)
     if dest.exists():
         have = sha256_file(dest)
         if expected is None or have == expected:
             log.info("%s already present (sha256 %s)", dest, have)
+            if lock is not None and published is None:
+                record_file(lock, url, have, dest.stat().st_size)
             return have
         log.warning("%s exists with sha256 %s, not %s: fetching again", dest, have, expected)
         dest.unlink()
@@ -220,18 +413,31 @@ def fetch(
             time.sleep(delay)
         try:
             digest = (
-                _attempt_file(url, part) if scheme == "file" else _attempt_http(url, part, timeout)
+                _attempt_file(url, part)
+                if scheme == "file"
+                else _attempt_http(url, part, timeout, allow_html)
             )
         except _Retry as exc:
             last_error = str(exc)
             continue
-        got = digest.hexdigest()
+        if expect_archive and not allow_html and looks_like_html(part):
+            part.unlink()  # a web page, not the archive: retrying would fetch the same page
+            raise _html_answer(url, "the body starts like an HTML document")
+        got, size = digest.hexdigest(), part.stat().st_size
         if expected is not None and got != expected:
-            last_error = f"checksum mismatch: expected sha256 {expected}, got {got}"
+            if locked is not None:
+                last_error = lock_mismatch(url, lock, locked, got, size)
+                if size != locked.size:  # another file, not a damaged transfer: don't refetch
+                    part.unlink()
+                    raise DownloadError(last_error)
+            else:
+                last_error = f"checksum mismatch: expected sha256 {expected}, got {got}"
             part.unlink(missing_ok=True)
             continue
         os.replace(part, dest)
-        if expected is None:
+        if lock is not None and published is None:
+            record_file(lock, url, got, size)
+        elif published is None:
             log.info("%s: sha256 %s (pin it in the config)", dest.name, got)
         return got
     raise DownloadError(f"{url}: failed after {retries + 1} attempts: {last_error}")
@@ -240,20 +446,59 @@ def fetch(
 # ---------------------------------------------------------------- archives
 
 
-def archive_kind(path: Path | str) -> str:
-    name = Path(path).name.lower()
-    for suffixes, kind in (
-        ((".zip",), "zip"),
-        ((".tar.gz", ".tgz"), "tar:gz"),
-        ((".tar.bz2", ".tbz2", ".tbz"), "tar:bz2"),
-        ((".tar.xz", ".txz"), "tar:xz"),
-        ((".tar",), "tar:"),
-    ):
-        if name.endswith(suffixes):
+#: (offset, magic bytes, kind): what the file's content says it is.
+ARCHIVE_MAGIC = (
+    (0, b"PK\x03\x04", "zip"),
+    (0, b"PK\x05\x06", "zip"),  # an empty zip
+    (0, b"\x1f\x8b", "tar:gz"),
+    (0, b"BZh", "tar:bz2"),
+    (0, b"\xfd7zXZ\x00", "tar:xz"),
+    (257, b"ustar", "tar:"),  # POSIX, GNU and PAX tar headers
+)
+_NAME_KINDS = (
+    ((".zip",), "zip"),
+    ((".tar.gz", ".tgz"), "tar:gz"),
+    ((".tar.bz2", ".tbz2", ".tbz"), "tar:bz2"),
+    ((".tar.xz", ".txz"), "tar:xz"),
+    ((".tar",), "tar:"),
+)
+
+
+def sniff_archive(path: Path | str) -> str | None:
+    """The archive kind its magic bytes show (``zip``, ``tar:gz|bz2|xz``, ``tar:``), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    for offset, magic, kind in ARCHIVE_MAGIC:
+        if head[offset : offset + len(magic)] == magic:
             return kind
-    raise InputFormatError(
-        path, "unknown archive type; expected .zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz"
-    )
+    return None
+
+
+def kind_from_name(path: Path | str) -> str | None:
+    """The archive kind the file name suggests, or None."""
+    name = Path(path).name.lower()
+    return next((kind for suffixes, kind in _NAME_KINDS if name.endswith(suffixes)), None)
+
+
+def archive_kind(path: Path | str) -> str:
+    """The archive kind from the content (magic bytes); the name only breaks no ties."""
+    kind = sniff_archive(path)
+    if kind is None:
+        if looks_like_html(path):
+            raise InputFormatError(
+                path, "is an HTML page, not an archive: the download fetched a web page"
+            )
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        raise InputFormatError(
+            path, f"not a zip, tar, tar.gz, tar.bz2 or tar.xz archive (starts with {head!r})"
+        )
+    named = kind_from_name(path)
+    if named is not None and named != kind:  # content wins: servers and mirrors misname files
+        log.warning(
+            "%s: named like %s but its content is %s; extracting as %s", path, named, kind, kind
+        )
+    return kind
 
 
 def _safe_member(archive: Path, name: str, dest: Path) -> Path:
@@ -356,12 +601,15 @@ def fetch_dataset(
     retries: int = 3,
     timeout: float = 60.0,
     backoff: float = 2.0,
+    *,
+    lock: Path | str | None = None,
 ) -> Path:
     """Fetch (and extract) every file of a dataset, then rename the folder onto ``out_dir``.
 
     Work happens in ``.<name>.download/`` beside ``out_dir`` and survives a killed job, so a
     rerun resumes. Archives marked ``extract`` are unpacked into the folder and then deleted;
-    ``out_dir/.sha256`` records the digest of every file fetched.
+    ``out_dir/.sha256`` records the digest of every file fetched. Entries without a ``sha256``
+    are checked against (or recorded in) the ``lock`` file.
     """
     entries = parse_spec(spec)
     out_dir = Path(out_dir)
@@ -376,14 +624,25 @@ def fetch_dataset(
             if done_marker.exists():
                 record.append(done_marker.read_text().strip())
                 continue
-            digest = fetch(entry["url"], staging / name, entry["sha256"], retries, timeout, backoff)
+            digest = fetch(
+                entry["url"],
+                staging / name,
+                entry["sha256"],
+                retries,
+                timeout,
+                backoff,
+                lock=lock,
+                expect_archive=True,
+            )
             members = extract(staging / name, work)
             log.info("extracted %d members of %s", len(members), name)
             line = f"{digest}  {name}"
             done_marker.write_text(line + "\n")
             (staging / name).unlink()
         else:
-            digest = fetch(entry["url"], work / name, entry["sha256"], retries, timeout, backoff)
+            digest = fetch(
+                entry["url"], work / name, entry["sha256"], retries, timeout, backoff, lock=lock
+            )
             line = f"{digest}  {name}"
         record.append(line)
     shutil.rmtree(staging)
@@ -395,34 +654,109 @@ def fetch_dataset(
     return out_dir
 
 
+def is_commit(revision: str) -> bool:
+    """Whether ``revision`` is a full 40-hex commit sha (already pinned)."""
+    return len(revision) == _COMMIT_LEN and all(c in "0123456789abcdef" for c in revision.lower())
+
+
+def resolve_revision(hub_id: str, revision: str) -> str:
+    """The commit sha a branch or tag resolves to now, from the hub's ``model_info``."""
+    if is_commit(revision):
+        return revision.lower()
+    from huggingface_hub import model_info
+
+    try:
+        commit = model_info(hub_id, revision=revision).sha
+    except Exception as exc:  # offline mode, network, auth: name the model, say what to do
+        raise DownloadError(
+            f"model {hub_id}@{revision}: cannot resolve the revision to a commit "
+            f"({type(exc).__name__}: {exc}); give a 40-hex commit as `revision:` in the config "
+            f"or keep the lock file that pinned it"
+        ) from exc
+    if not commit or not is_commit(commit):
+        raise DownloadError(
+            f"model {hub_id}@{revision}: the hub returned no commit sha ({commit!r})"
+        )
+    return commit.lower()
+
+
+def snapshot_commits(local_dir: Path | str) -> set[str]:
+    """The commits huggingface_hub's ``local_dir`` metadata names for the files it fetched."""
+    meta = Path(local_dir) / ".cache" / "huggingface" / "download"
+    commits = set()
+    for path in meta.rglob("*.metadata") if meta.is_dir() else ():
+        first = path.read_text(encoding="utf-8", errors="replace").partition("\n")[0].strip()
+        if first:
+            commits.add(first.lower())
+    return commits
+
+
+def read_model_record(model_dir: Path | str) -> dict[str, str] | None:
+    """``{hub_id, revision, commit}`` that :func:`fetch_model` wrote into the folder, or None."""
+    path = Path(model_dir) / MODEL_RECORD_NAME
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(path, f"not valid JSON ({exc}); delete the model folder") from None
+    if not isinstance(record, dict) or not {"hub_id", "revision", "commit"} <= set(record):
+        raise InputFormatError(path, "needs hub_id, revision and commit; delete the model folder")
+    return record
+
+
 def fetch_model(
     hub_id: str,
     revision: str,
     out_dir: Path | str,
     patterns: Sequence[str] = MODEL_PATTERNS,
+    *,
+    lock: Path | str | None = None,
 ) -> Path:
     """Snapshot a hub model (config, tokenizer, safetensors; ``*.bin`` when there are none)
-    into ``.<name>.download/`` and rename it onto ``out_dir``, ready for ``from_pretrained``."""
+    into ``.<name>.download/`` and rename it onto ``out_dir``, ready for ``from_pretrained``.
+
+    The revision is resolved to a commit first (or taken from the ``lock`` file, which then
+    records it) and every file is fetched at that commit; ``out_dir/.revision.json`` names it.
+    """
     from huggingface_hub import snapshot_download
 
     out_dir = Path(out_dir)
+    pinned = read_lock(lock).models.get(hub_id) if lock is not None else None
+    if pinned is not None and pinned.revision == revision:
+        commit = pinned.commit
+        log.info("model %s@%s: pinned to commit %s by %s", hub_id, revision, commit, lock)
+    else:
+        commit = resolve_revision(hub_id, revision)
+        log.info("model %s@%s resolved to commit %s", hub_id, revision, commit)
     work = out_dir.with_name(f".{out_dir.name}.download")
     work.mkdir(parents=True, exist_ok=True)
     try:
         snapshot_download(
-            repo_id=hub_id, revision=revision, local_dir=work, allow_patterns=list(patterns)
+            repo_id=hub_id, revision=commit, local_dir=work, allow_patterns=list(patterns)
         )
         if not any(work.rglob("*.safetensors")):
             log.info("%s has no safetensors weights; fetching *.bin", hub_id)
             snapshot_download(
-                repo_id=hub_id, revision=revision, local_dir=work, allow_patterns=["*.bin"]
+                repo_id=hub_id, revision=commit, local_dir=work, allow_patterns=["*.bin"]
             )
     except Exception as exc:  # the hub raises many types; name the model and keep the cause
         raise DownloadError(f"model {hub_id}@{revision}: {type(exc).__name__}: {exc}") from exc
     if not (work / "config.json").exists():
         raise DownloadError(f"model {hub_id}@{revision}: no config.json in the snapshot")
+    other = snapshot_commits(work) - {commit}
+    if other:  # a stale partial folder from an earlier commit: never mix two commits' files
+        shutil.rmtree(work)
+        raise DownloadError(
+            f"model {hub_id}@{revision}: files from commits {sorted(other)} besides {commit} "
+            f"in {work}; removed it, run again"
+        )
+    record = {"hub_id": hub_id, "revision": revision, "commit": commit}
+    (work / MODEL_RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(work, out_dir)
-    log.info("model %s@%s ready in %s", hub_id, revision, out_dir)
+    if lock is not None:
+        record_model(lock, hub_id, revision, commit)
+    log.info("model %s@%s (commit %s) ready in %s", hub_id, revision, commit, out_dir)
     return out_dir
