@@ -25,3 +25,7 @@ class InputFormatError(SemspaceError):
 
 class DownloadError(SemspaceError):
     """A download failed after all retries, or its checksum did not match."""
+
+
+class ModelFolderError(InputFormatError):
+    """A model folder given to a command is missing or lacks its config or weights."""
