@@ -39,11 +39,16 @@ $(NLTK_DATA)/corpora/wordnet/lexnames: | $(VENV)/.installed
 	@test -f /usr/share/wordnet/data.noun || bash scripts/install-wordnet.sh
 	$(BIN)/semspace wordnet prepare --out $(NLTK_DATA)
 
+# The config a command layers over config/config.yaml, and its run name (key `run`).
+CONFIG ?= config/demo.yaml
+RUN = $(shell sed -n 's/^run: *//p' $(CONFIG) | head -n 1)
+
 demo: setup
 	$(SNAKEMAKE) --configfile config/demo.yaml
 
+# `make report` for the demo; `make report CONFIG=config/coco-real.yaml` for another run.
 report: setup
-	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
+	$(BIN)/snakemake --configfile $(CONFIG) --report results/$(RUN)/report.html
 
 test: setup
 	$(BIN)/pytest -q

@@ -47,7 +47,7 @@ def test_unknown_key_in_experiment_section_is_named() -> None:
 
 def test_defaults_are_filled_in_nested_sections() -> None:
     config = {key: {} for key in ["runtime", "images", "embed", "datasets", "models", "demo",
-                                  "vwsd", "semspace", "retrieval", "syntax", "softtext"]}
+                                  "vwsd", "imagespace", "retrieval", "syntax", "softtext"]}
     validate_config(config)
     assert config["images"]["shard_size"] == 1024
     assert config["runtime"]["device"] == "auto"

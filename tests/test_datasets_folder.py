@@ -64,6 +64,7 @@ def test_cli_manifest(tree: Path, tmp_path: Path) -> None:
     assert (
         cli_main(
             [
+                "images",
                 "manifest",
                 "--format",
                 "folder",
@@ -80,10 +81,11 @@ def test_cli_manifest(tree: Path, tmp_path: Path) -> None:
     table = pq.read_table(out)
     assert table.schema.equals(MANIFEST)
     assert table.column("key").to_pylist() == ["b/1.jpeg", "b/2.jpg", "b/c/deep.webp"]
-    assert cli_main(["manifest", "--format", "nope", "--root", str(tree), "--out", str(out)]) == 2
+    assert cli_main(["images", "manifest", "--format", "nope", "--root", str(tree), "--out", str(out)]) == 2
     assert (
         cli_main(
             [
+                "images",
                 "manifest",
                 "--format",
                 "folder",

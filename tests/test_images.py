@@ -420,6 +420,7 @@ def test_cli_manifest_and_resize(tmp_path: Path) -> None:
     assert (
         cli_main(
             [
+                "images",
                 "manifest",
                 "--format",
                 "folder",
@@ -437,6 +438,7 @@ def test_cli_manifest_and_resize(tmp_path: Path) -> None:
     )
     assert pq.read_table(manifest).num_rows == 6
     args = [
+        "images",
         "resize",
         "--manifest",
         str(manifest),

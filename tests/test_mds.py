@@ -119,8 +119,8 @@ def test_cli(tmp_path):
     from semspace.cli import main
 
     np.save(tmp_path / "d.npy", random_distances(30, 8).astype(np.uint8))
-    assert main(["mds", "--distances", str(tmp_path / "d.npy"), "--out", str(tmp_path / "m"), "--k", "4", "--sqrt"]) == 0
+    assert main(["imagespace", "mds", "--distances", str(tmp_path / "d.npy"), "--out", str(tmp_path / "m"), "--k", "4", "--sqrt"]) == 0
     eigen = json.loads((tmp_path / "m" / "eigen.json").read_text())
     assert eigen["n"] == 30 and eigen["sqrt_distances"] is True and len(eigen["eigenvalues"]) == 4
     np.save(tmp_path / "bad.npy", np.zeros((3, 4)))
-    assert main(["mds", "--distances", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["imagespace", "mds", "--distances", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x")]) == 2

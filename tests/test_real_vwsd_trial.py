@@ -30,7 +30,7 @@ def test_trial_images_embed_and_missing_ones_are_listed(
 ) -> None:
     root = shared_data / "vwsd-trial"
     manifest = tmp_path / "manifest.parquet"
-    run("manifest", "--format", "vwsd", "--root", str(root),
+    run("images", "manifest", "--format", "vwsd", "--root", str(root),
         "--options", json.dumps({"data": "trial.data.txt"}), "--out", str(manifest))
     keys = pl.read_parquet(manifest)["key"].to_list()
     assert len(keys) == 160 and len(set(keys)) == 160
@@ -42,7 +42,7 @@ def test_trial_images_embed_and_missing_ones_are_listed(
         shard_path = tmp_path / f"{shard:05d}.parquet"
         skipped_path = tmp_path / f"{shard:05d}.skipped.parquet"
         embeddings_path = tmp_path / "emb" / f"{shard:05d}.parquet"
-        run("resize", "--manifest", str(manifest), "--root", str(root), "--shard", f"{shard:05d}",
+        run("images", "resize", "--manifest", str(manifest), "--root", str(root), "--shard", f"{shard:05d}",
             "--shard-size", str(shard_size), "--image-size", "32", "--max-pixels", "40000000",
             "--on-bad-image", "skip", "--encoding", "jpeg", "--jpeg-quality", "95",
             "--out", str(shard_path), "--skipped", str(skipped_path))

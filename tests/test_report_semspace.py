@@ -66,13 +66,13 @@ def test_report_command_end_to_end(tmp_path):
         assert main(list(argv)) == 0
 
     d = tmp_path
-    run("coco-demo-data", "--out", str(d / "c.json"), "--images", "40", "--format", "karpathy")
-    run("captions", "--captions", str(d / "c.json"), "--options", '{"split": "test"}', "--out", str(d / "cap.parquet"))
-    run("tokensets", "coco", "--captions", str(d / "cap.parquet"), "--out", str(d / "sets.parquet"),
+    run("imagespace", "demo-data", "--out", str(d / "c.json"), "--images", "40", "--format", "karpathy")
+    run("imagespace", "captions", "--captions", str(d / "c.json"), "--options", '{"split": "test"}', "--out", str(d / "cap.parquet"))
+    run("imagespace", "tokensets", "--captions", str(d / "cap.parquet"), "--out", str(d / "sets.parquet"),
         "--stats", str(d / "stats.parquet"))
-    run("setdist", "--sets", str(d / "sets.parquet"), "--out", str(d / "sd"), "--top-k", "4")
-    run("mds", "--distances", str(d / "sd" / "symdiff.npy"), "--out", str(d / "mds"), "--k", "3")
-    run("semspace-report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets", str(d / "sets.parquet"),
+    run("imagespace", "setdist", "--sets", str(d / "sets.parquet"), "--out", str(d / "sd"), "--top-k", "4")
+    run("imagespace", "mds", "--distances", str(d / "sd" / "symdiff.npy"), "--out", str(d / "mds"), "--k", "3")
+    run("imagespace", "report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets", str(d / "sets.parquet"),
         "--summary", str(d / "sd" / "summary.json"), "--pairs", str(d / "sd" / "pairs.parquet"),
         "--neighbours", str(d / "sd" / "neighbours.parquet"), "--eigen", str(d / "mds" / "eigen.json"),
         "--coords", str(d / "mds" / "coords.parquet"), "--captions", str(d / "cap.parquet"),
@@ -91,7 +91,7 @@ def test_report_command_end_to_end(tmp_path):
     neighbours = (out / "neighbours.csv").read_text().splitlines()
     assert len(neighbours) == 1 + 1 + 4 and neighbours[1].startswith("0,3,")
     # The configured image must exist.
-    assert main(["semspace-report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets",
+    assert main(["imagespace", "report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets",
                  str(d / "sets.parquet"), "--summary", str(d / "sd" / "summary.json"), "--pairs",
                  str(d / "sd" / "pairs.parquet"), "--neighbours", str(d / "sd" / "neighbours.parquet"),
                  "--eigen", str(d / "mds" / "eigen.json"), "--coords", str(d / "mds" / "coords.parquet"),

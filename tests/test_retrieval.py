@@ -185,7 +185,7 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
     from semspace.embed import embedding_table
 
     root = tmp_path / "f30k"
-    assert main(["retrieval", "demo", "--flickr30k", str(root), "--scenes", "12", "--val", "2",
+    assert main(["retrieval", "demo-data", "--flickr30k", str(root), "--scenes", "12", "--val", "2",
                  "--test", "4"]) == 0
     out = tmp_path / "out"
     assert main(["retrieval", "pairs", "--format", "flickr_entities", "--root", str(root),

@@ -143,11 +143,11 @@ def test_cli_end_to_end(tmp_path):
 
     sets = random_sets(15, 20, 8, seed=7)
     pq.write_table(token_sets(list(range(15)), [None] * 15, sets), tmp_path / "sets.parquet")
-    assert main(["setdist", "--sets", str(tmp_path / "sets.parquet"), "--out", str(tmp_path / "d"),
+    assert main(["imagespace", "setdist", "--sets", str(tmp_path / "sets.parquet"), "--out", str(tmp_path / "d"),
                  "--top-k", "3", "--no-matrices", "--block-rows", "4"]) == 0
     assert not (tmp_path / "d" / "symdiff.npy").exists()
     assert pq.read_table(tmp_path / "d" / "neighbours.parquet").num_rows == 45
-    assert main(["setdist", "--sets", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "e")]) == 2
+    assert main(["imagespace", "setdist", "--sets", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "e")]) == 2
 
 
 @pytest.mark.slow

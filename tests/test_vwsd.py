@@ -194,7 +194,7 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     cached = pq.read_table(cache).num_rows
     assert cached == len(set(table.column("text").to_pylist()))
     out = tmp_path / "report"
-    assert main(["vwsd", "report", "--items", str(items_path), "--out", str(out / "m.parquet"),
+    assert main(["vwsd", "metrics", "--items", str(items_path), "--out", str(out / "m.parquet"),
                  "--markdown", str(out / "m.md"), "--csv", str(out / "m.csv")]) == 0
     metrics = pq.read_table(out / "m.parquet").to_pylist()
     assert {(m["prompt"], m["strategy"]) for m in metrics} == {

@@ -15,6 +15,22 @@ validate_config(
 )
 
 
+# ---------------------------------------------------------------- run folders
+
+
+def result_path(path):
+    """`results/<run>/<path>`: each config's run keeps its results apart (config key `run`)."""
+    return f"results/{config['run']}/{path}"
+
+
+def log_path(path):
+    return f"logs/{config['run']}/{path}"
+
+
+def benchmark_path(path):
+    return f"benchmarks/{config['run']}/{path}"
+
+
 # ---------------------------------------------------------------- datasets and models
 
 
@@ -107,31 +123,34 @@ def runtime_args():
 
 
 def manifest_path(dataset):
-    return f"results/manifests/{dataset}.parquet"
+    return result_path(f"manifests/{dataset}.parquet")
 
 
 def shard_ids(dataset):
     """Shard numbers of a dataset, read from its manifest (a checkpoint)."""
-    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
+    manifest = checkpoints.images_manifest.get(dataset=dataset).output.manifest
     n_rows = pl.scan_parquet(manifest).select(pl.len()).collect().item()
     size = config["images"]["shard_size"]
     return [f"{i:05d}" for i in range((n_rows + size - 1) // size)]
 
 
 def image_shards(dataset, model):
-    return [f"results/shards/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)]
+    return [
+        result_path(f"shards/{dataset}/{model}/{s}.parquet") for s in shard_ids(dataset)
+    ]
 
 
 def embedding_shards(dataset, model):
     """Every image-embedding shard of a dataset under a model: the input of an experiment."""
     return [
-        f"results/embeddings/{dataset}/{model}/{s}.parquet" for s in shard_ids(dataset)
+        result_path(f"embeddings/{dataset}/{model}/{s}.parquet")
+        for s in shard_ids(dataset)
     ]
 
 
 def skipped_lists(dataset, model):
     return [
-        f"results/shards/{dataset}/{model}/{s}.skipped.parquet"
+        result_path(f"shards/{dataset}/{model}/{s}.skipped.parquet")
         for s in shard_ids(dataset)
     ]
 
@@ -146,7 +165,7 @@ def skipped_lists_of_wildcards(wildcards):
 
 def embedding_summary(dataset, model):
     """Summary of a dataset's embeddings (rows, skips); depends on every shard."""
-    return f"results/embeddings/{dataset}/{model}.summary.json"
+    return result_path(f"embeddings/{dataset}/{model}.summary.json")
 
 
 # ---------------------------------------------------------------- targets
@@ -157,7 +176,7 @@ def get_final_output():
     outputs = []
     for experiment, targets in [
         ("vwsd", vwsd_final_output),
-        ("semspace", semspace_final_output),
+        ("imagespace", imagespace_final_output),
         ("retrieval", retrieval_final_output),
         ("syntax", syntax_final_output),
         ("softtext", softtext_final_output),

@@ -6,9 +6,9 @@ rule download_dataset:
     output:
         directory("resources/datasets/{dataset}"),
     log:
-        "logs/download/{dataset}.log",
+        log_path("download/{dataset}.log"),
     benchmark:
-        "benchmarks/download/{dataset}.tsv"
+        benchmark_path("download/{dataset}.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -21,9 +21,9 @@ rule download_model:
     output:
         directory("resources/models/{model}"),
     log:
-        "logs/download/model_{model}.log",
+        log_path("download/model_{model}.log"),
     benchmark:
-        "benchmarks/download/model_{model}.tsv"
+        benchmark_path("download/model_{model}.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:

@@ -6,9 +6,9 @@ rule demo_tiny_clip:
     output:
         directory("resources/demo/models/tiny-clip"),
     log:
-        "logs/demo/tiny_clip.log",
+        log_path("demo/tiny_clip.log"),
     benchmark:
-        "benchmarks/demo/tiny_clip.tsv"
+        benchmark_path("demo/tiny_clip.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -32,9 +32,9 @@ rule demo_tiny_causal_lm:
     output:
         directory("resources/demo/models/tiny-falcon"),
     log:
-        "logs/demo/tiny_falcon.log",
+        log_path("demo/tiny_falcon.log"),
     benchmark:
-        "benchmarks/demo/tiny_falcon.tsv"
+        benchmark_path("demo/tiny_falcon.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:

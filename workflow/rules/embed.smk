@@ -4,14 +4,14 @@
 
 rule embed_images:
     input:
-        shard="results/shards/{dataset}/{model}/{shard}.parquet",
+        shard=result_path("shards/{dataset}/{model}/{shard}.parquet"),
         model=model_dir_input,
     output:
-        embeddings="results/embeddings/{dataset}/{model}/{shard}.parquet",
+        embeddings=result_path("embeddings/{dataset}/{model}/{shard}.parquet"),
     log:
-        "logs/embed/{dataset}/{model}/{shard}.log",
+        log_path("embed/{dataset}/{model}/{shard}.log"),
     benchmark:
-        "benchmarks/embed/{dataset}/{model}/{shard}.tsv"
+        benchmark_path("embed/{dataset}/{model}/{shard}.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 4
@@ -28,17 +28,17 @@ rule embed_images:
         " --out {output.embeddings} > {log} 2>&1"
 
 
-rule embedding_summary:
+rule embed_summary:
     input:
         embeddings=embedding_shards_of_wildcards,
         skipped=skipped_lists_of_wildcards,
     output:
-        summary="results/embeddings/{dataset}/{model}.summary.json",
-        skipped="results/embeddings/{dataset}/{model}.skipped.parquet",
+        summary=result_path("embeddings/{dataset}/{model}.summary.json"),
+        skipped=result_path("embeddings/{dataset}/{model}.skipped.parquet"),
     log:
-        "logs/embed/{dataset}/{model}.summary.log",
+        log_path("embed/{dataset}/{model}.summary.log"),
     benchmark:
-        "benchmarks/embed/{dataset}/{model}.summary.tsv"
+        benchmark_path("embed/{dataset}/{model}.summary.tsv")
     conda:
         "../../envs/cpu.yaml"
     shell:

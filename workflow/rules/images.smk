@@ -2,15 +2,15 @@
 # that fixes the number of shards) -> pre-resized image shards for a model's input size.
 
 
-checkpoint manifest:
+checkpoint images_manifest:
     input:
         root=dataset_root_input,
     output:
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=result_path("manifests/{dataset}.parquet"),
     log:
-        "logs/manifest/{dataset}.log",
+        log_path("manifest/{dataset}.log"),
     benchmark:
-        "benchmarks/manifest/{dataset}.tsv"
+        benchmark_path("manifest/{dataset}.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -18,22 +18,22 @@ checkpoint manifest:
         options=dataset_options_json,
         shard_size=config["images"]["shard_size"],
     shell:
-        "semspace manifest --format {params.fmt} --root {input.root}"
+        "semspace images manifest --format {params.fmt} --root {input.root}"
         " --options {params.options:q} --shard-size {params.shard_size}"
         " --out {output.manifest} > {log} 2>&1"
 
 
-rule resize:
+rule images_resize:
     input:
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=result_path("manifests/{dataset}.parquet"),
         root=dataset_root_input,
     output:
-        shard="results/shards/{dataset}/{model}/{shard}.parquet",
-        skipped="results/shards/{dataset}/{model}/{shard}.skipped.parquet",
+        shard=result_path("shards/{dataset}/{model}/{shard}.parquet"),
+        skipped=result_path("shards/{dataset}/{model}/{shard}.skipped.parquet"),
     log:
-        "logs/resize/{dataset}/{model}/{shard}.log",
+        log_path("resize/{dataset}/{model}/{shard}.log"),
     benchmark:
-        "benchmarks/resize/{dataset}/{model}/{shard}.tsv"
+        benchmark_path("resize/{dataset}/{model}/{shard}.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -44,7 +44,7 @@ rule resize:
         encoding=config["images"]["encoding"],
         quality=config["images"]["jpeg_quality"],
     shell:
-        "semspace resize --manifest {input.manifest} --root {input.root} --shard {wildcards.shard}"
+        "semspace images resize --manifest {input.manifest} --root {input.root} --shard {wildcards.shard}"
         " --shard-size {params.shard_size} --image-size {params.image_size}"
         " --max-pixels {params.max_pixels} --on-bad-image {params.on_bad_image}"
         " --encoding {params.encoding} --jpeg-quality {params.quality}"

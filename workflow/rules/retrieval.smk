@@ -9,15 +9,15 @@
 # ---------------------------------------------------------------- demo data
 
 
-rule retrieval_demo_scenes:
+rule retrieval_demo_data:
     output:
         flickr30k=directory("resources/demo/flickr30k"),
         flickr8k=directory("resources/demo/flickr8k"),
         visual_genome=directory("resources/demo/visual_genome"),
     log:
-        "logs/retrieval/demo_scenes.log",
+        log_path("retrieval/demo_scenes.log"),
     benchmark:
-        "benchmarks/retrieval/demo_scenes.tsv"
+        benchmark_path("retrieval/demo_scenes.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -26,7 +26,7 @@ rule retrieval_demo_scenes:
         test=config["retrieval"]["demo"]["test"],
         seed=config["demo"]["seed"],
     shell:
-        "semspace retrieval demo --flickr30k {output.flickr30k} --flickr8k {output.flickr8k}"
+        "semspace retrieval demo-data --flickr30k {output.flickr30k} --flickr8k {output.flickr8k}"
         " --visual-genome {output.visual_genome} --scenes {params.scenes} --val {params.val}"
         " --test {params.test} --seed {params.seed} > {log} 2>&1"
 
@@ -38,11 +38,11 @@ rule retrieval_pairs:
     input:
         root=dataset_root_input,
     output:
-        pairs="results/retrieval/pairs/{dataset}.parquet",
+        pairs=result_path("retrieval/pairs/{dataset}.parquet"),
     log:
-        "logs/retrieval/pairs/{dataset}.log",
+        log_path("retrieval/pairs/{dataset}.log"),
     benchmark:
-        "benchmarks/retrieval/pairs/{dataset}.tsv"
+        benchmark_path("retrieval/pairs/{dataset}.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -60,15 +60,15 @@ rule retrieval_texts:
     output:
         texts=retrieval_all_texts(),
     log:
-        "logs/retrieval/texts/{model}.log",
+        log_path("retrieval/texts/{model}.log"),
     benchmark:
-        "benchmarks/retrieval/texts/{model}.tsv"
+        benchmark_path("retrieval/texts/{model}.tsv")
     conda:
         "../../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
-        cache="results/retrieval/texts/{model}.cache.parquet",
+        cache=result_path("retrieval/texts/{model}.cache.parquet"),
         batch_size=config["retrieval"]["text_batch_size"],
         runtime=runtime_args(),
     shell:
@@ -81,11 +81,11 @@ rule retrieval_vgg16:
     input:
         shard=retrieval_vgg_source_shard,
     output:
-        embeddings="results/retrieval/vgg16/{dataset}/{shard}.parquet",
+        embeddings=result_path("retrieval/vgg16/{dataset}/{shard}.parquet"),
     log:
-        "logs/retrieval/vgg16/{dataset}/{shard}.log",
+        log_path("retrieval/vgg16/{dataset}/{shard}.log"),
     benchmark:
-        "benchmarks/retrieval/vgg16/{dataset}/{shard}.tsv"
+        benchmark_path("retrieval/vgg16/{dataset}/{shard}.tsv")
     conda:
         "../../envs/gpu.yaml"
     resources:
@@ -101,17 +101,17 @@ rule retrieval_vgg16:
 
 rule retrieval_features:
     input:
-        pairs="results/retrieval/pairs/{dataset}.parquet",
+        pairs=result_path("retrieval/pairs/{dataset}.parquet"),
         embeddings=retrieval_image_embeddings,
-        texts=f"results/retrieval/texts/{{dataset}}/{retrieval_model()}.parquet",
+        texts=result_path(f"retrieval/texts/{{dataset}}/{retrieval_model()}.parquet"),
     output:
-        item_table="results/retrieval/features/{features}/{dataset}.items.parquet",
-        captions="results/retrieval/features/{features}/{dataset}.captions.parquet",
-        dropped="results/retrieval/features/{features}/{dataset}.dropped.parquet",
+        item_table=result_path("retrieval/features/{features}/{dataset}.items.parquet"),
+        captions=result_path("retrieval/features/{features}/{dataset}.captions.parquet"),
+        dropped=result_path("retrieval/features/{features}/{dataset}.dropped.parquet"),
     log:
-        "logs/retrieval/features/{features}/{dataset}.log",
+        log_path("retrieval/features/{features}/{dataset}.log"),
     benchmark:
-        "benchmarks/retrieval/features/{features}/{dataset}.tsv"
+        benchmark_path("retrieval/features/{features}/{dataset}.tsv")
     wildcard_constraints:
         features="clip|vgg16",
     conda:
@@ -130,12 +130,14 @@ rule retrieval_train:
         item_table=retrieval_train_items,
         captions=retrieval_train_captions,
     output:
-        checkpoint="results/retrieval/models/{features}/{loss}/{train}.pt",
-        history="results/retrieval/models/{features}/{loss}/{train}.history.parquet",
+        checkpoint=result_path("retrieval/models/{features}/{loss}/{train}.pt"),
+        history=result_path(
+            "retrieval/models/{features}/{loss}/{train}.history.parquet"
+        ),
     log:
-        "logs/retrieval/train/{features}/{loss}/{train}.log",
+        log_path("retrieval/train/{features}/{loss}/{train}.log"),
     benchmark:
-        "benchmarks/retrieval/train/{features}/{loss}/{train}.tsv"
+        benchmark_path("retrieval/train/{features}/{loss}/{train}.tsv")
     wildcard_constraints:
         features="clip|vgg16",
         loss="sum|max",
@@ -165,7 +167,7 @@ rule retrieval_train:
 
 rule retrieval_evaluate:
     input:
-        checkpoint="results/retrieval/models/{features}/{loss}/{train}.pt",
+        checkpoint=result_path("retrieval/models/{features}/{loss}/{train}.pt"),
         item_table=retrieval_eval_items,
         captions=retrieval_eval_captions,
     output:
@@ -181,9 +183,9 @@ rule retrieval_evaluate:
         ],
         coords=retrieval_eval_outputs("maps", "coords.parquet"),
     log:
-        "logs/retrieval/eval/{features}/{loss}/{train}.log",
+        log_path("retrieval/eval/{features}/{loss}/{train}.log"),
     benchmark:
-        "benchmarks/retrieval/eval/{features}/{loss}/{train}.tsv"
+        benchmark_path("retrieval/eval/{features}/{loss}/{train}.tsv")
     wildcard_constraints:
         features="clip|vgg16",
         loss="sum|max",
@@ -224,9 +226,9 @@ rule retrieval_evaluate_zeroshot:
         ],
         coords=retrieval_zeroshot_outputs("maps", "coords.parquet"),
     log:
-        "logs/retrieval/eval/clip/none/zeroshot.log",
+        log_path("retrieval/eval/clip/none/zeroshot.log"),
     benchmark:
-        "benchmarks/retrieval/eval/clip/none/zeroshot.tsv"
+        benchmark_path("retrieval/eval/clip/none/zeroshot.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -250,18 +252,18 @@ rule retrieval_table:
     input:
         metrics=retrieval_metrics_files(),
     output:
-        md="results/retrieval/table.md",
+        md=result_path("retrieval/table.md"),
         csv=report(
-            "results/retrieval/table.csv",
+            result_path("retrieval/table.csv"),
             caption="../report/retrieval_table.rst",
             category="E2 Retrieval",
             subcategory="table",
         ),
-        parquet="results/retrieval/table.parquet",
+        parquet=result_path("retrieval/table.parquet"),
     log:
-        "logs/retrieval/table.log",
+        log_path("retrieval/table.log"),
     benchmark:
-        "benchmarks/retrieval/table.tsv"
+        benchmark_path("retrieval/table.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:

@@ -8,9 +8,9 @@ rule softtext_demo_data:
     output:
         directory("resources/demo/cifar10"),
     log:
-        "logs/softtext/demo_data.log",
+        log_path("softtext/demo_data.log"),
     benchmark:
-        "benchmarks/softtext/demo_data.tsv"
+        benchmark_path("softtext/demo_data.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -26,12 +26,12 @@ rule softtext_classifier:
     input:
         root=dataset_root_input,
     output:
-        top2="results/softtext/{dataset}/classifier/top2.parquet",
-        metrics="results/softtext/{dataset}/classifier/metrics.json",
+        top2=result_path("softtext/{dataset}/classifier/top2.parquet"),
+        metrics=result_path("softtext/{dataset}/classifier/metrics.json"),
     log:
-        "logs/softtext/{dataset}/classifier.log",
+        log_path("softtext/{dataset}/classifier.log"),
     benchmark:
-        "benchmarks/softtext/{dataset}/classifier.tsv"
+        benchmark_path("softtext/{dataset}/classifier.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 4
@@ -39,7 +39,7 @@ rule softtext_classifier:
         gpu=1,
     params:
         # Not an output: it must survive a failed or killed job so that the next run resumes.
-        checkpoint="results/softtext/{dataset}/classifier/checkpoint.pt",
+        checkpoint=result_path("softtext/{dataset}/classifier/checkpoint.pt"),
         flags=softtext_classifier_flags(),
         runtime=runtime_args(),
     shell:
@@ -51,19 +51,19 @@ rule softtext_classifier:
 
 rule softtext_score:
     input:
-        top2="results/softtext/{dataset}/classifier/top2.parquet",
+        top2=result_path("softtext/{dataset}/classifier/top2.parquet"),
         embeddings=softtext_embeddings,
         model=model_dir_input,
         root=dataset_root_input,
     output:
-        predictions="results/softtext/{dataset}/{model}/predictions.parquet",
-        accuracy="results/softtext/{dataset}/{model}/accuracy.parquet",
-        confusion="results/softtext/{dataset}/{model}/confusion.parquet",
-        texts="results/softtext/{dataset}/{model}/texts.parquet",
+        predictions=result_path("softtext/{dataset}/{model}/predictions.parquet"),
+        accuracy=result_path("softtext/{dataset}/{model}/accuracy.parquet"),
+        confusion=result_path("softtext/{dataset}/{model}/confusion.parquet"),
+        texts=result_path("softtext/{dataset}/{model}/texts.parquet"),
     log:
-        "logs/softtext/{dataset}/{model}/score.log",
+        log_path("softtext/{dataset}/{model}/score.log"),
     benchmark:
-        "benchmarks/softtext/{dataset}/{model}/score.tsv"
+        benchmark_path("softtext/{dataset}/{model}/score.tsv")
     conda:
         "../../envs/gpu.yaml"
     resources:
@@ -74,7 +74,7 @@ rule softtext_score:
         relations=softtext_relations_json(),
         batch_size=config["softtext"]["text_batch_size"],
         # Not an output: distinct texts stay embedded across runs.
-        text_cache="results/softtext/{dataset}/{model}/text_cache.parquet",
+        text_cache=result_path("softtext/{dataset}/{model}/text_cache.parquet"),
         runtime=runtime_args(),
     shell:
         "semspace softtext score --top2 {input.top2} --embeddings {input.embeddings}"
@@ -88,39 +88,39 @@ rule softtext_score:
 
 rule softtext_report:
     input:
-        accuracy="results/softtext/{dataset}/{model}/accuracy.parquet",
-        confusion="results/softtext/{dataset}/{model}/confusion.parquet",
-        texts="results/softtext/{dataset}/{model}/texts.parquet",
-        top2="results/softtext/{dataset}/classifier/top2.parquet",
-        metrics="results/softtext/{dataset}/classifier/metrics.json",
+        accuracy=result_path("softtext/{dataset}/{model}/accuracy.parquet"),
+        confusion=result_path("softtext/{dataset}/{model}/confusion.parquet"),
+        texts=result_path("softtext/{dataset}/{model}/texts.parquet"),
+        top2=result_path("softtext/{dataset}/classifier/top2.parquet"),
+        metrics=result_path("softtext/{dataset}/classifier/metrics.json"),
         embeddings=softtext_embeddings,
         root=dataset_root_input,
     output:
         table_md=report(
-            "results/softtext/{dataset}/{model}/table.md",
+            result_path("softtext/{dataset}/{model}/table.md"),
             caption="../report/softtext_table.rst",
             category="E4 Soft text",
         ),
-        table_csv="results/softtext/{dataset}/{model}/table.csv",
+        table_csv=result_path("softtext/{dataset}/{model}/table.csv"),
         confusion=report(
-            "results/softtext/{dataset}/{model}/confusion.png",
+            result_path("softtext/{dataset}/{model}/confusion.png"),
             caption="../report/softtext_confusion.rst",
             category="E4 Soft text",
         ),
         umap_hard=report(
-            "results/softtext/{dataset}/{model}/umap_hard.png",
+            result_path("softtext/{dataset}/{model}/umap_hard.png"),
             caption="../report/softtext_umap_hard.rst",
             category="E4 Soft text",
         ),
         umap_soft=report(
-            "results/softtext/{dataset}/{model}/umap_soft.png",
+            result_path("softtext/{dataset}/{model}/umap_soft.png"),
             caption="../report/softtext_umap_soft.rst",
             category="E4 Soft text",
         ),
     log:
-        "logs/softtext/{dataset}/{model}/report.log",
+        log_path("softtext/{dataset}/{model}/report.log"),
     benchmark:
-        "benchmarks/softtext/{dataset}/{model}/report.tsv"
+        benchmark_path("softtext/{dataset}/{model}/report.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:

@@ -13,9 +13,9 @@ rule syntax_demo_data:
     output:
         directory("resources/demo/lava"),
     log:
-        "logs/syntax/demo_data.log",
+        log_path("syntax/demo_data.log"),
     benchmark:
-        "benchmarks/syntax/demo_data.tsv"
+        benchmark_path("syntax/demo_data.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -28,11 +28,11 @@ rule syntax_frames:
     input:
         root=dataset_root_input,
     output:
-        done="results/syntax/{dataset}/frames.done",
+        done=result_path("syntax/{dataset}/frames.done"),
     log:
-        "logs/syntax/{dataset}/frames.log",
+        log_path("syntax/{dataset}/frames.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/frames.tsv"
+        benchmark_path("syntax/{dataset}/frames.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -48,12 +48,12 @@ rule syntax_items:
     input:
         unpack(syntax_items_inputs),
     output:
-        table="results/syntax/{dataset}/items.parquet",
-        counts="results/syntax/{dataset}/counts.json",
+        table=result_path("syntax/{dataset}/items.parquet"),
+        counts=result_path("syntax/{dataset}/counts.json"),
     log:
-        "logs/syntax/{dataset}/items.log",
+        log_path("syntax/{dataset}/items.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/items.tsv"
+        benchmark_path("syntax/{dataset}/items.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -68,14 +68,14 @@ rule syntax_items:
 
 rule syntax_tokens:
     input:
-        table="results/syntax/{dataset}/items.parquet",
+        table=result_path("syntax/{dataset}/items.parquet"),
         model=model_dir_input,
     output:
-        "results/syntax/{dataset}/{model}/tokens.parquet",
+        result_path("syntax/{dataset}/{model}/tokens.parquet"),
     log:
-        "logs/syntax/{dataset}/{model}/tokens.log",
+        log_path("syntax/{dataset}/{model}/tokens.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/{model}/tokens.tsv"
+        benchmark_path("syntax/{dataset}/{model}/tokens.tsv")
     conda:
         "../../envs/cpu.yaml"
     shell:
@@ -85,16 +85,18 @@ rule syntax_tokens:
 
 rule syntax_finetune:
     input:
-        table="results/syntax/{dataset}/items.parquet",
+        table=result_path("syntax/{dataset}/items.parquet"),
         root=dataset_root_input,
         model=model_dir_input,
     output:
-        model=directory("results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/model"),
-        loss="results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/loss.parquet",
+        model=directory(
+            result_path("syntax/{dataset}/{model}/runs/{lin}_b{batch}/model")
+        ),
+        loss=result_path("syntax/{dataset}/{model}/runs/{lin}_b{batch}/loss.parquet"),
     log:
-        "logs/syntax/{dataset}/{model}/finetune_{lin}_b{batch}.log",
+        log_path("syntax/{dataset}/{model}/finetune_{lin}_b{batch}.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/{model}/finetune_{lin}_b{batch}.tsv"
+        benchmark_path("syntax/{dataset}/{model}/finetune_{lin}_b{batch}.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 1
@@ -102,7 +104,9 @@ rule syntax_finetune:
         gpu=1,
     params:
         # Not an output: it must survive a failed or killed job so that the next run resumes.
-        checkpoint="results/syntax/{dataset}/{model}/runs/{lin}_b{batch}/checkpoint",
+        checkpoint=result_path(
+            "syntax/{dataset}/{model}/runs/{lin}_b{batch}/checkpoint"
+        ),
         steps=config["syntax"]["train"]["steps"],
         lr=config["syntax"]["train"]["learning_rate"],
         wd=config["syntax"]["train"]["weight_decay"],
@@ -120,16 +124,16 @@ rule syntax_finetune:
 
 rule syntax_evaluate:
     input:
-        table="results/syntax/{dataset}/items.parquet",
+        table=result_path("syntax/{dataset}/items.parquet"),
         root=dataset_root_input,
         model=syntax_eval_model,
     output:
-        scores="results/syntax/{dataset}/{model}/eval/{lin}_b{batch}.parquet",
-        summary="results/syntax/{dataset}/{model}/eval/{lin}_b{batch}.json",
+        scores=result_path("syntax/{dataset}/{model}/eval/{lin}_b{batch}.parquet"),
+        summary=result_path("syntax/{dataset}/{model}/eval/{lin}_b{batch}.json"),
     log:
-        "logs/syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.log",
+        log_path("syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.tsv"
+        benchmark_path("syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 1
@@ -146,22 +150,22 @@ rule syntax_evaluate:
 
 rule syntax_relevance:
     input:
-        table="results/syntax/{dataset}/items.parquet",
+        table=result_path("syntax/{dataset}/items.parquet"),
         root=dataset_root_input,
         model=syntax_relevance_model,
     output:
         report(
             expand(
-                "results/syntax/{{dataset}}/{{model}}/relevance/pair_{i}.png",
+                result_path("syntax/{{dataset}}/{{model}}/relevance/pair_{i}.png"),
                 i=range(len(syntax_relevance_figures())),
             ),
             caption="../report/syntax_relevance.rst",
             category="E3 Syntax",
         ),
     log:
-        "logs/syntax/{dataset}/{model}/relevance.log",
+        log_path("syntax/{dataset}/{model}/relevance.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/{model}/relevance.tsv"
+        benchmark_path("syntax/{dataset}/{model}/relevance.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 1
@@ -179,28 +183,28 @@ rule syntax_table:
     input:
         summaries=syntax_summaries,
         losses=syntax_loss_logs,
-        tokens="results/syntax/{dataset}/{model}/tokens.parquet",
-        counts="results/syntax/{dataset}/counts.json",
+        tokens=result_path("syntax/{dataset}/{model}/tokens.parquet"),
+        counts=result_path("syntax/{dataset}/counts.json"),
     output:
         md=report(
-            "results/syntax/{dataset}/{model}/table.md",
+            result_path("syntax/{dataset}/{model}/table.md"),
             caption="../report/syntax_table.rst",
             category="E3 Syntax",
         ),
         csv=report(
-            "results/syntax/{dataset}/{model}/table.csv",
+            result_path("syntax/{dataset}/{model}/table.csv"),
             caption="../report/syntax_table.rst",
             category="E3 Syntax",
         ),
         loss=report(
-            "results/syntax/{dataset}/{model}/loss.png",
+            result_path("syntax/{dataset}/{model}/loss.png"),
             caption="../report/syntax_loss.rst",
             category="E3 Syntax",
         ),
     log:
-        "logs/syntax/{dataset}/{model}/table.log",
+        log_path("syntax/{dataset}/{model}/table.log"),
     benchmark:
-        "benchmarks/syntax/{dataset}/{model}/table.tsv"
+        benchmark_path("syntax/{dataset}/{model}/table.tsv")
     conda:
         "../../envs/cpu.yaml"
     shell:

@@ -7,9 +7,9 @@ rule vwsd_demo_data:
     output:
         directory("resources/demo/vwsd"),
     log:
-        "logs/demo/vwsd.log",
+        log_path("demo/vwsd.log"),
     benchmark:
-        "benchmarks/demo/vwsd.tsv"
+        benchmark_path("demo/vwsd.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -22,11 +22,11 @@ rule vwsd_glosses:
     input:
         root=vwsd_root,
     output:
-        glosses="results/vwsd/{split}/glosses/{strategy}.parquet",
+        glosses=result_path("vwsd/{split}/glosses/{strategy}.parquet"),
     log:
-        "logs/vwsd/{split}/glosses_{strategy}.log",
+        log_path("vwsd/{split}/glosses_{strategy}.log"),
     benchmark:
-        "benchmarks/vwsd/{split}/glosses_{strategy}.tsv"
+        benchmark_path("vwsd/{split}/glosses_{strategy}.tsv")
     wildcard_constraints:
         split=r"[A-Za-z0-9_]+",
         strategy=r"[a-z_]+",
@@ -47,11 +47,11 @@ rule vwsd_score:
         embeddings=vwsd_embedding_shards,
         model=model_dir_input,
     output:
-        table="results/vwsd/{split}/{model}/items.parquet",
+        table=result_path("vwsd/{split}/{model}/items.parquet"),
     log:
-        "logs/vwsd/{split}/{model}/score.log",
+        log_path("vwsd/{split}/{model}/score.log"),
     benchmark:
-        "benchmarks/vwsd/{split}/{model}/score.tsv"
+        benchmark_path("vwsd/{split}/{model}/score.tsv")
     wildcard_constraints:
         split=r"[A-Za-z0-9_]+",
     conda:
@@ -67,7 +67,7 @@ rule vwsd_score:
         batch_size=config["vwsd"]["batch_size"],
         runtime=runtime_args(),
         # Not an output: it outlives reruns so that each distinct prompt is embedded once.
-        text_cache="results/vwsd/{split}/{model}/text-cache.parquet",
+        text_cache=result_path("vwsd/{split}/{model}/text-cache.parquet"),
     shell:
         "semspace vwsd score --split {wildcards.split} --data {params.data} {params.gold}"
         " --language {params.language} --glosses {input.glosses}"
@@ -81,45 +81,45 @@ rule vwsd_metrics:
     input:
         tables=vwsd_items_files,
     output:
-        metrics="results/vwsd/metrics.parquet",
-        markdown="results/vwsd/metrics.md",
+        metrics=result_path("vwsd/metrics.parquet"),
+        markdown=result_path("vwsd/metrics.md"),
         csv=report(
-            "results/vwsd/metrics.csv",
+            result_path("vwsd/metrics.csv"),
             caption="../report/vwsd_metrics.rst",
             category="E1 Visual WSD",
         ),
     log:
-        "logs/vwsd/metrics.log",
+        log_path("vwsd/metrics.log"),
     benchmark:
-        "benchmarks/vwsd/metrics.tsv"
+        benchmark_path("vwsd/metrics.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:
         references=vwsd_reference_args,
     shell:
-        "semspace vwsd report --items {input.tables} {params.references}"
+        "semspace vwsd metrics --items {input.tables} {params.references}"
         " --out {output.metrics} --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
 
 
 rule vwsd_figure:
     input:
-        table="results/vwsd/{split}/{model}/items.parquet",
+        table=result_path("vwsd/{split}/{model}/items.parquet"),
         root=vwsd_root,
     output:
         figure=report(
-            "results/vwsd/{split}/{model}/ranking.png",
+            result_path("vwsd/{split}/{model}/ranking.png"),
             caption="../report/vwsd_ranking.rst",
             category="E1 Visual WSD",
         ),
         correctness=report(
-            "results/vwsd/{split}/{model}/correctness.csv",
+            result_path("vwsd/{split}/{model}/correctness.csv"),
             caption="../report/vwsd_correctness.rst",
             category="E1 Visual WSD",
         ),
     log:
-        "logs/vwsd/{split}/{model}/figure.log",
+        log_path("vwsd/{split}/{model}/figure.log"),
     benchmark:
-        "benchmarks/vwsd/{split}/{model}/figure.tsv"
+        benchmark_path("vwsd/{split}/{model}/figure.tsv")
     wildcard_constraints:
         split=r"[A-Za-z0-9_]+",
     conda:

@@ -96,7 +96,9 @@ def _resize(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    group = subparsers.add_parser("images", help="image manifests and pre-resized image shards")
+    steps = group.add_subparsers(dest="images_command", metavar="STEP", required=True)
+    p = steps.add_parser(
         "manifest", help="parse a dataset's own format into a Parquet manifest"
     )
     p.add_argument(
@@ -108,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shard-size", type=int, default=0, help="log how many shards this implies")
     p.set_defaults(func=_manifest)
 
-    r = subparsers.add_parser("resize", help="decode, crop and resize one shard of a manifest")
+    r = steps.add_parser("resize", help="decode, crop and resize one shard of a manifest")
     r.add_argument("--manifest", required=True)
     r.add_argument("--root", required=True, help="folder the manifest's paths are relative to")
     r.add_argument("--shard", type=int, required=True, help="shard number (rows shard*size..)")

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("retrieval", help="E2: image/text retrieval in joint spaces")
     sub = parser.add_subparsers(dest="retrieval_command", metavar="STEP", required=True)
 
-    p = sub.add_parser("demo", help="write synthetic scenes in the Flickr30k(+Entities), Flickr8k and VG formats")
+    p = sub.add_parser("demo-data", help="write synthetic scenes in the Flickr30k(+Entities), Flickr8k and VG formats")
     p.add_argument("--flickr30k", help="folder for Flickr30k + Entities files")
     p.add_argument("--flickr8k", help="folder for Flickr8k files")
     p.add_argument("--visual-genome", help="folder for Visual Genome files")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
-import subprocess
 from pathlib import Path
 
 from semspace.cli import add_runtime_args
@@ -129,65 +127,19 @@ def _demo_data(args) -> int:
 
 def _frames(args) -> int:
     from semspace.datasets.lava import ANNOTATIONS, frame_path, read_annotations
-    from semspace.errors import SemspaceError
-    from semspace.io import atomic_path, write_text
-    from semspace.runtime import progress
+    from semspace.io import write_text
+    from semspace.video import extract_frames
 
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        raise SemspaceError(
-            "ffmpeg and ffprobe are needed to extract LAVA frames; install them and rerun"
-        )
     root, videos = Path(args.root), Path(args.videos)
-    names = sorted(
-        {v.visual_filename for v in read_annotations(root / ANNOTATIONS) if v.visual_filename}
-    )
-    missing = []
-    for name in progress(names, "frames", total=len(names)):
-        target = root / frame_path(name, args.frame_ext)
-        if target.is_file():
-            continue
-        clips = sorted(videos.glob(f"{name}.*"))
-        if not clips:
-            missing.append(name)
-            continue
-        duration = float(
-            subprocess.run(
-                [
-                    "ffprobe",
-                    "-v",
-                    "error",
-                    "-show_entries",
-                    "format=duration",
-                    "-of",
-                    "csv=p=0",
-                    str(clips[0]),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            or 0
+    names = {v.visual_filename for v in read_annotations(root / ANNOTATIONS) if v.visual_filename}
+    targets = {name: root / frame_path(name, args.frame_ext) for name in names}
+    done = extract_frames(targets, videos, args.position)
+    log.info("frames: %d present, %d extracted from %s", done.present, done.extracted, videos)
+    if done.missing:
+        log.warning(
+            "%d clips have no video under %s (first: %s)", len(done.missing), videos, done.missing[0]
         )
-        with atomic_path(target, suffix=args.frame_ext) as tmp:
-            subprocess.run(
-                [
-                    "ffmpeg",
-                    "-v",
-                    "error",
-                    "-y",
-                    "-ss",
-                    f"{duration * args.position:.3f}",
-                    "-i",
-                    str(clips[0]),
-                    "-frames:v",
-                    "1",
-                    str(tmp),
-                ],
-                check=True,
-            )
-    if missing:
-        log.warning("%d clips have no video under %s (first: %s)", len(missing), videos, missing[0])
-    write_text(f"{len(names) - len(missing)} frames\n", args.done)
+    write_text(f"{len(names) - len(done.missing)} frames\n", args.done)
     return 0
 
 

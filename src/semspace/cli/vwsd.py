@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_score)
 
-    p = commands.add_parser("report", help="metrics table (Parquet, Markdown, CSV) of scored splits")
+    p = commands.add_parser("metrics", help="metrics table (Parquet, Markdown, CSV) of scored splits")
     p.add_argument("--items", nargs="+", required=True, help="per-item Parquet files from `vwsd score`")
     p.add_argument("--reference", action="append", default=[], metavar="SPLIT=NAME",
                    help="paper figures to show for a split (trial, test_en)")

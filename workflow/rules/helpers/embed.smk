@@ -3,6 +3,6 @@
 
 def embedding_final_output():
     return [
-        f"results/embeddings/{target['dataset']}/{target['model']}.summary.json"
+        result_path(f"embeddings/{target['dataset']}/{target['model']}.summary.json")
         for target in config["embed"]["targets"]
     ]

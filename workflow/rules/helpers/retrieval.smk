@@ -24,21 +24,22 @@ def retrieval_runs():
 
 def retrieval_metrics_files():
     return [
-        f"results/retrieval/eval/{f}/{l}/{t}/{e}.metrics.parquet"
+        result_path(f"retrieval/eval/{f}/{l}/{t}/{e}.metrics.parquet")
         for f, l, t, e in retrieval_runs()
     ]
 
 
 def retrieval_map_files():
     return [
-        f"results/retrieval/maps/{f}/{l}/{t}/{e}.png" for f, l, t, e in retrieval_runs()
+        result_path(f"retrieval/maps/{f}/{l}/{t}/{e}.png")
+        for f, l, t, e in retrieval_runs()
     ]
 
 
 def retrieval_final_output():
     return [
-        "results/retrieval/table.md",
-        "results/retrieval/table.csv",
+        result_path("retrieval/table.md"),
+        result_path("retrieval/table.csv"),
     ] + retrieval_map_files()
 
 
@@ -51,13 +52,14 @@ def retrieval_datasets():
 
 
 def retrieval_all_pairs():
-    return [f"results/retrieval/pairs/{d}.parquet" for d in retrieval_datasets()]
+    return [result_path(f"retrieval/pairs/{d}.parquet") for d in retrieval_datasets()]
 
 
 def retrieval_all_texts():
     """Text embeddings of every E2 dataset, made by one job per model (one model load)."""
     return [
-        f"results/retrieval/texts/{d}/{{model}}.parquet" for d in retrieval_datasets()
+        result_path(f"retrieval/texts/{d}/{{model}}.parquet")
+        for d in retrieval_datasets()
     ]
 
 
@@ -66,14 +68,14 @@ def retrieval_image_embeddings(wildcards):
     if wildcards.features == "clip":
         return embedding_shards(wildcards.dataset, retrieval_model())
     return [
-        f"results/retrieval/vgg16/{wildcards.dataset}/{s}.parquet"
+        result_path(f"retrieval/vgg16/{wildcards.dataset}/{s}.parquet")
         for s in shard_ids(wildcards.dataset)
     ]
 
 
 def retrieval_vgg_source_shard(wildcards):
     source = config["retrieval"]["vgg16"]["shards_from"]
-    return f"results/shards/{wildcards.dataset}/{source}/{wildcards.shard}.parquet"
+    return result_path(f"shards/{wildcards.dataset}/{source}/{wildcards.shard}.parquet")
 
 
 def retrieval_train_datasets(wildcards):
@@ -87,14 +89,14 @@ def retrieval_train_datasets(wildcards):
 
 def retrieval_train_items(wildcards):
     return [
-        f"results/retrieval/features/{wildcards.features}/{d}.items.parquet"
+        result_path(f"retrieval/features/{wildcards.features}/{d}.items.parquet")
         for d in retrieval_train_datasets(wildcards)
     ]
 
 
 def retrieval_train_captions(wildcards):
     return [
-        f"results/retrieval/features/{wildcards.features}/{d}.captions.parquet"
+        result_path(f"retrieval/features/{wildcards.features}/{d}.captions.parquet")
         for d in retrieval_train_datasets(wildcards)
     ]
 
@@ -105,14 +107,14 @@ def retrieval_eval_datasets():
 
 def retrieval_eval_items(wildcards):
     return [
-        f"results/retrieval/features/{wildcards.features}/{d}.items.parquet"
+        result_path(f"retrieval/features/{wildcards.features}/{d}.items.parquet")
         for d in retrieval_eval_datasets()
     ]
 
 
 def retrieval_eval_captions(wildcards):
     return [
-        f"results/retrieval/features/{wildcards.features}/{d}.captions.parquet"
+        result_path(f"retrieval/features/{wildcards.features}/{d}.captions.parquet")
         for d in retrieval_eval_datasets()
     ]
 
@@ -120,27 +122,27 @@ def retrieval_eval_captions(wildcards):
 def retrieval_eval_outputs(folder, suffix):
     """One path per eval set for a trained space (wildcards kept for the rule to fill)."""
     return [
-        f"results/retrieval/{folder}/{{features}}/{{loss}}/{{train}}/{e}.{suffix}"
+        result_path(f"retrieval/{folder}/{{features}}/{{loss}}/{{train}}/{e}.{suffix}")
         for e in config["retrieval"]["eval_sets"]
     ]
 
 
 def retrieval_zeroshot_items():
     return [
-        f"results/retrieval/features/clip/{d}.items.parquet"
+        result_path(f"retrieval/features/clip/{d}.items.parquet")
         for d in retrieval_eval_datasets()
     ]
 
 
 def retrieval_zeroshot_captions():
     return [
-        f"results/retrieval/features/clip/{d}.captions.parquet"
+        result_path(f"retrieval/features/clip/{d}.captions.parquet")
         for d in retrieval_eval_datasets()
     ]
 
 
 def retrieval_zeroshot_outputs(folder, suffix):
     return [
-        f"results/retrieval/{folder}/clip/none/zeroshot/{e}.{suffix}"
+        result_path(f"retrieval/{folder}/clip/none/zeroshot/{e}.{suffix}")
         for e in config["retrieval"]["eval_sets"]
     ]

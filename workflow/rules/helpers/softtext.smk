@@ -36,7 +36,7 @@ def softtext_embeddings(wildcards):
 def softtext_final_output():
     """E4's table and figures for the configured dataset and CLIP model."""
     dataset, model = config["softtext"]["dataset"], config["softtext"]["model"]
-    folder = f"results/softtext/{dataset}/{model}"
+    folder = result_path(f"softtext/{dataset}/{model}")
     return [
         f"{folder}/table.md",
         f"{folder}/table.csv",

@@ -2,7 +2,9 @@
 
 
 def syntax_folder():
-    return f"results/syntax/{config['syntax']['dataset']}/{config['syntax']['model']}"
+    return result_path(
+        f"syntax/{config['syntax']['dataset']}/{config['syntax']['model']}"
+    )
 
 
 def syntax_runs():
@@ -34,7 +36,7 @@ def syntax_items_inputs(wildcards):
     """The dataset root, and the frame-extraction marker when frames come from the videos."""
     inputs = {"root": dataset_root(wildcards.dataset)}
     if config["syntax"]["frames"]["extract"]:
-        inputs["frames"] = f"results/syntax/{wildcards.dataset}/frames.done"
+        inputs["frames"] = result_path(f"syntax/{wildcards.dataset}/frames.done")
     return inputs
 
 
@@ -46,16 +48,18 @@ def syntax_eval_model(wildcards):
     """The model a row of the table is scored with: the base CLIP for b0, else a fine-tuned one."""
     if int(wildcards.batch) == 0:
         return model_dir(wildcards.model)
-    return f"results/syntax/{wildcards.dataset}/{wildcards.model}/runs/{wildcards.lin}_b{wildcards.batch}/model"
+    return result_path(
+        f"syntax/{wildcards.dataset}/{wildcards.model}/runs/{wildcards.lin}_b{wildcards.batch}/model"
+    )
 
 
 def syntax_summaries(wildcards):
-    folder = f"results/syntax/{wildcards.dataset}/{wildcards.model}"
+    folder = result_path(f"syntax/{wildcards.dataset}/{wildcards.model}")
     return [f"{folder}/eval/{lin}_b{batch}.json" for lin, batch in syntax_runs()]
 
 
 def syntax_loss_logs(wildcards):
-    folder = f"results/syntax/{wildcards.dataset}/{wildcards.model}"
+    folder = result_path(f"syntax/{wildcards.dataset}/{wildcards.model}")
     return [
         f"{folder}/runs/{lin}_b{batch}/loss.parquet"
         for lin, batch in syntax_runs()
@@ -66,8 +70,8 @@ def syntax_loss_logs(wildcards):
 def syntax_relevance_model(wildcards):
     rel = config["syntax"]["relevance"]
     return (
-        f"results/syntax/{wildcards.dataset}/{wildcards.model}/runs/"
-        f"{rel['input']}_b{rel['batch_size']}/model"
+        result_path(f"syntax/{wildcards.dataset}/{wildcards.model}/runs/")
+        + f"{rel['input']}_b{rel['batch_size']}/model"
     )
 
 

@@ -43,7 +43,7 @@ def vwsd_image_dir(wildcards):
 
 def vwsd_gloss_files(wildcards):
     return expand(
-        "results/vwsd/{split}/glosses/{strategy}.parquet",
+        result_path("vwsd/{split}/glosses/{strategy}.parquet"),
         split=wildcards.split,
         strategy=config["vwsd"]["strategies"],
     )
@@ -67,7 +67,7 @@ def vwsd_reference_args(wildcards):
 
 def vwsd_items_files(wildcards):
     return expand(
-        "results/vwsd/{split}/{model}/items.parquet",
+        result_path("vwsd/{split}/{model}/items.parquet"),
         split=vwsd_split_names(),
         model=config["vwsd"]["models"],
     )
@@ -75,9 +75,9 @@ def vwsd_items_files(wildcards):
 
 def vwsd_final_output():
     """The metrics table, and a ranking figure and correctness list per split and model."""
-    outputs = ["results/vwsd/metrics.csv", "results/vwsd/metrics.md"]
+    outputs = [result_path("vwsd/metrics.csv"), result_path("vwsd/metrics.md")]
     for split in vwsd_split_names():
         for model in config["vwsd"]["models"]:
-            outputs.append(f"results/vwsd/{split}/{model}/ranking.png")
-            outputs.append(f"results/vwsd/{split}/{model}/correctness.csv")
+            outputs.append(result_path(f"vwsd/{split}/{model}/ranking.png"))
+            outputs.append(result_path(f"vwsd/{split}/{model}/correctness.csv"))
     return outputs

@@ -1,4 +1,5 @@
-"""E5 commands: captions, token sets, set distances, classical MDS, tables/figures, demo data."""
+"""`semspace imagespace <step>`: E5, an image space from token sets (captions, token sets, set
+distances, classical MDS, tables and figures, demo data)."""
 
 from __future__ import annotations
 
@@ -12,26 +13,25 @@ from semspace.runtime import log, seed_everything
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("captions", help="E5: captions JSON (Karpathy or BLIP format) -> captions Parquet")
+    group = subparsers.add_parser(
+        "imagespace", help="an image space from caption and LLM token sets (set distances, MDS)"
+    )
+    steps = group.add_subparsers(dest="imagespace_command", metavar="STEP", required=True)
+
+    p = steps.add_parser("captions", help="captions JSON (Karpathy or BLIP format) -> captions Parquet")
     p.add_argument("--captions", required=True, help="dataset_coco.json (Karpathy) or a BLIP/ALBEF list")
     p.add_argument("--format", default="coco_captions", choices=["coco_captions"])
     p.add_argument("--options", default="{}", help='reader options as JSON, e.g. {"split": "test"}')
     p.add_argument("--out", required=True, help="captions Parquet (schemas.CAPTIONS)")
     p.set_defaults(func=cmd_captions)
 
-    t = subparsers.add_parser("tokensets", help="E5: token sets per image, and their statistics")
-    tsub = t.add_subparsers(dest="tokensets_command", metavar="KIND", required=True)
-    c = tsub.add_parser("coco", help="Karpathy-tokenised captions -> one token set per image")
-    c.add_argument("--captions", required=True, help="captions Parquet from `semspace captions`")
+    c = steps.add_parser("tokensets", help="captions -> one token set per image, and their statistics")
+    c.add_argument("--captions", required=True, help="captions Parquet from `semspace imagespace captions`")
     c.add_argument("--out", required=True, help="token sets Parquet (schemas.TOKENSETS)")
     c.add_argument("--stats", default=None, help="statistics Parquet (tokensets.STATS)")
-    c.set_defaults(func=cmd_tokensets_coco)
-    s = tsub.add_parser("stats", help="statistics that a token-sets table alone gives (sizes, vocabulary)")
-    s.add_argument("--sets", required=True)
-    s.add_argument("--out", required=True)
-    s.set_defaults(func=cmd_tokensets_stats)
+    c.set_defaults(func=cmd_tokensets)
 
-    d = subparsers.add_parser("setdist", help="E5: |AΔB|, |A∩B|, |A∪B| of all pairs of token sets")
+    d = steps.add_parser("setdist", help="|AΔB|, |A∩B|, |A∪B| of all pairs of token sets")
     d.add_argument("--sets", required=True, help="token sets Parquet")
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--top-k", type=int, default=10, help="nearest neighbours kept per image")
@@ -41,17 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--memory-gb", type=float, default=1.0, help="working memory per block")
     d.set_defaults(func=cmd_setdist)
 
-    m = subparsers.add_parser("mds", help="E5: classical MDS of a distance matrix (.npy)")
+    m = steps.add_parser("mds", help="classical MDS of a distance matrix (.npy)")
     m.add_argument("--distances", required=True, help="square distance matrix, e.g. DIR/symdiff.npy")
     m.add_argument("--out", required=True, help="output folder: eigen.json, coords.parquet")
     m.add_argument("--k", type=int, default=10, help="top eigenpairs / coordinate axes")
     m.add_argument("--sqrt", action="store_true", help="use √D (a Euclidean-embeddable distance)")
     m.add_argument("--no-share", action="store_true",
                    help="skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector")
     m.set_defaults(func=cmd_mds)
 
-    r = subparsers.add_parser("semspace-report", help="E5: tables (Markdown/CSV) and figures of one branch")
+    r = steps.add_parser("report", help="tables (Markdown/CSV) and figures of one branch")
     r.add_argument("--branch", required=True, help="coco or llm (selects the paper column)")
     r.add_argument("--stats", required=True, help="token statistics Parquet")
     r.add_argument("--sets", required=True, help="token sets Parquet")
@@ -66,11 +66,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--out-dir", required=True, help="folder for tables.md, *.csv and *.png")
     r.set_defaults(func=cmd_report)
 
-    g = subparsers.add_parser("coco-demo-data", help="E5: synthetic COCO captions in a real format")
-    g.add_argument("--out", required=True)
-    g.add_argument("--images", type=int, default=120)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--format", choices=["blip", "karpathy"], default="blip")
+    g = steps.add_parser("demo-data", help="synthetic COCO captions in a real format")
+    g.add_argument("--out", required=True, help="captions JSON to write")
+    g.add_argument("--images", type=int, default=120, help="number of synthetic images")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--format", choices=["blip", "karpathy"], default="blip", help="caption file format")
     g.set_defaults(func=cmd_demo)
 
 
@@ -100,7 +100,7 @@ def cmd_captions(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tokensets_coco(args: argparse.Namespace) -> int:
+def cmd_tokensets(args: argparse.Namespace) -> int:
     from semspace.experiments import tokensets as T
     from semspace.io import write_parquet
     from semspace.schemas import TOKENSETS
@@ -113,16 +113,6 @@ def cmd_tokensets_coco(args: argparse.Namespace) -> int:
         write_parquet(T.stats_table(stats), args.stats, T.STATS)
         log.info("statistics: %s", stats)
     log.info("token sets: %d images -> %s", sets.num_rows, args.out)
-    return 0
-
-
-def cmd_tokensets_stats(args: argparse.Namespace) -> int:
-    from semspace.experiments import tokensets as T
-    from semspace.io import write_parquet
-
-    stats = T.set_statistics(T.read_token_sets(args.sets))
-    write_parquet(T.stats_table(stats), args.out, T.STATS)
-    log.info("statistics: %s", stats)
     return 0
 
 
@@ -171,7 +161,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     captions = T.read_captions_table(args.captions)
     sets = T.read_token_sets(args.sets)
     if not 0 <= args.image < sets.num_rows:
-        raise ConfigError(f"semspace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}")
+        raise ConfigError(f"imagespace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}")
     sections = {
         "Token statistics": R.stats_rows(stats, args.branch),
         "Set distances (distinct pairs)": R.distance_rows(summary, args.branch),

@@ -2,13 +2,13 @@
 
 
 def association_llm():
-    return config["semspace"]["llm"]
+    return config["imagespace"]["llm"]
 
 
 def association_shard_files(wildcards):
     """Every shard output of the association stage, numbered 00000.. from `llm.shards`."""
     return [
-        f"results/semspace/llm/shards/{s:05d}.parquet"
+        result_path(f"imagespace/llm/shards/{s:05d}.parquet")
         for s in range(association_llm()["shards"])
     ]
 
@@ -22,7 +22,7 @@ def association_decoding_json(wildcards):
 
 
 def association_setting(key):
-    """An input function returning `semspace.llm.<key>` (read at job time, not at parse time)."""
+    """An input function returning `imagespace.llm.<key>` (read at job time, not at parse time)."""
 
     def setting(wildcards):
         return association_llm()[key]
@@ -37,11 +37,11 @@ def association_limit_args(wildcards):
 
 
 def association_final_output():
-    """The LLM branch's tables (empty unless both `semspace.enabled` and `semspace.llm.enabled`)."""
-    if not (config["semspace"]["enabled"] and association_llm()["enabled"]):
+    """The LLM branch's tables (empty unless both `imagespace.enabled` and `imagespace.llm.enabled`)."""
+    if not (config["imagespace"]["enabled"] and association_llm()["enabled"]):
         return []
     return [
-        "results/semspace/llm/tokensets.parquet",
-        "results/semspace/llm/token_statistics.parquet",
-        "results/semspace/llm/association_examples.csv",
+        result_path("imagespace/llm/tokensets.parquet"),
+        result_path("imagespace/llm/token_statistics.parquet"),
+        result_path("imagespace/llm/association_examples.csv"),
     ]

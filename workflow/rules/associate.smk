@@ -1,19 +1,19 @@
 # E5's LLM branch: falcon-7b-instruct associations of COCO captions (see DESIGN.md, E5 and
-# docs/association.md). One GPU job per shard of images (`semspace.llm.shards`, fixed in the
+# docs/association.md). One GPU job per shard of images (`imagespace.llm.shards`, fixed in the
 # config, so no checkpoint is needed), then one merge into the tables the E5 rules read:
-#   results/semspace/llm/tokensets.parquet   (schema semspace.schemas.TOKENSETS)
+#   results/imagespace/llm/tokensets.parquet   (schema semspace.schemas.TOKENSETS)
 
 
-rule association_generate:
+rule associate_generate:
     input:
-        captions="results/semspace/captions.parquet",
+        captions=result_path("imagespace/captions.parquet"),
         model=association_model_dir,
     output:
-        shard="results/semspace/llm/shards/{shard}.parquet",
+        shard=result_path("imagespace/llm/shards/{shard}.parquet"),
     log:
-        "logs/association/generate/{shard}.log",
+        log_path("association/generate/{shard}.log"),
     benchmark:
-        "benchmarks/association/generate/{shard}.tsv"
+        benchmark_path("association/generate/{shard}.tsv")
     conda:
         "../../envs/gpu.yaml"
     threads: 1
@@ -37,26 +37,26 @@ rule association_generate:
         " --out {output.shard} > {log} 2>&1"
 
 
-rule association_merge:
+rule associate_merge:
     input:
-        captions="results/semspace/captions.parquet",
+        captions=result_path("imagespace/captions.parquet"),
         shards=association_shard_files,
         model=association_model_dir,
     output:
-        associations="results/semspace/llm/associations.parquet",
-        texts="results/semspace/llm/association_texts.parquet",
-        tokensets="results/semspace/llm/tokensets.parquet",
-        stats="results/semspace/llm/token_statistics.parquet",
+        associations=result_path("imagespace/llm/associations.parquet"),
+        texts=result_path("imagespace/llm/association_texts.parquet"),
+        tokensets=result_path("imagespace/llm/tokensets.parquet"),
+        stats=result_path("imagespace/llm/token_statistics.parquet"),
         examples=report(
-            "results/semspace/llm/association_examples.csv",
+            result_path("imagespace/llm/association_examples.csv"),
             caption="../report/association_examples.rst",
             category="E5 Semantic space",
             subcategory="LLM associations",
         ),
     log:
-        "logs/association/merge.log",
+        log_path("association/merge.log"),
     benchmark:
-        "benchmarks/association/merge.tsv"
+        benchmark_path("association/merge.tsv")
     conda:
         "../../envs/cpu.yaml"
     params:

@@ -1,0 +1,43 @@
+# Input functions and targets of semspace.smk (kept apart from the rules, as snakemake --lint asks).
+
+
+def imagespace_branches():
+    """`coco`, plus `llm` when imagespace.llm.enabled."""
+    return ["coco"] + (["llm"] if config["imagespace"]["llm"]["enabled"] else [])
+
+
+def imagespace_captions_file(wildcards):
+    """The captions file (or folder) of the dataset named by imagespace.captions."""
+    return dataset_root(config["imagespace"]["captions"])
+
+
+def imagespace_captions_options(wildcards):
+    return json.dumps(
+        dataset_config(config["imagespace"]["captions"]).get("options", {})
+    )
+
+
+def imagespace_setdist_flags(wildcards):
+    opts = config["imagespace"]["setdist"]
+    return f"--top-k {opts['top_k']} --memory-gb {opts['memory_gb']}"
+
+
+def imagespace_mds_flags(wildcards):
+    opts = config["imagespace"]["mds"]
+    flags = [f"--k {opts['k']}", f"--seed {config['runtime']['seed']}"]
+    if opts["sqrt"]:
+        flags.append("--sqrt")
+    if not opts["share"]:
+        flags.append("--no-share")
+    return " ".join(flags)
+
+
+def imagespace_final_output():
+    """Tables and figures of every enabled branch."""
+    names = ["tables.md", "stats.csv", "distances.csv", "eigen.csv", "neighbours.csv"]
+    names += ["mds_map.png", "token_counts.png", "symdiff_intersection.png"]
+    return [
+        result_path(f"imagespace/{b}/report/{name}")
+        for b in imagespace_branches()
+        for name in names
+    ]

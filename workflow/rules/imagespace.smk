@@ -1,0 +1,185 @@
+# Experiment E5 `semspace`: a semantic space of images from token sets (DESIGN.md E5,
+# docs/semspace.md). captions -> token sets per branch (coco here; llm in association.smk)
+# -> set distances -> classical MDS -> tables and figures, under results/imagespace/{branch}/.
+
+
+wildcard_constraints:
+    branch=r"coco|llm",
+
+
+rule imagespace_demo_data:
+    output:
+        "resources/demo/coco/captions.json",
+    log:
+        log_path("imagespace/demo_data.log"),
+    benchmark:
+        benchmark_path("imagespace/demo_data.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        images=config["imagespace"]["demo_data"]["images"],
+        fmt=config["imagespace"]["demo_data"]["format"],
+        seed=config["demo"]["seed"],
+    shell:
+        "semspace imagespace demo-data --out {output} --images {params.images} --format {params.fmt}"
+        " --seed {params.seed} > {log} 2>&1"
+
+
+rule imagespace_captions:
+    input:
+        captions=imagespace_captions_file,
+    output:
+        result_path("imagespace/captions.parquet"),
+    log:
+        log_path("imagespace/captions.log"),
+    benchmark:
+        benchmark_path("imagespace/captions.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        options=imagespace_captions_options,
+    shell:
+        "semspace imagespace captions --captions {input.captions} --options {params.options:q}"
+        " --out {output} > {log} 2>&1"
+
+
+rule imagespace_tokensets:
+    input:
+        result_path("imagespace/captions.parquet"),
+    output:
+        sets=result_path("imagespace/coco/tokensets.parquet"),
+        stats=result_path("imagespace/coco/token_statistics.parquet"),
+    log:
+        log_path("imagespace/tokensets_coco.log"),
+    benchmark:
+        benchmark_path("imagespace/tokensets_coco.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "semspace imagespace tokensets --captions {input} --out {output.sets} --stats {output.stats}"
+        " > {log} 2>&1"
+
+
+rule imagespace_setdist:
+    input:
+        result_path("imagespace/{branch}/tokensets.parquet"),
+    output:
+        summary=result_path("imagespace/{branch}/setdist/summary.json"),
+        pairs=result_path("imagespace/{branch}/setdist/pairs.parquet"),
+        neighbours=result_path("imagespace/{branch}/setdist/neighbours.parquet"),
+        symdiff=result_path("imagespace/{branch}/setdist/symdiff.npy"),
+        intersection=result_path("imagespace/{branch}/setdist/intersection.npy"),
+        union=result_path("imagespace/{branch}/setdist/union.npy"),
+    log:
+        log_path("imagespace/setdist_{branch}.log"),
+    benchmark:
+        benchmark_path("imagespace/setdist_{branch}.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        out=result_path("imagespace/{branch}/setdist"),
+        flags=imagespace_setdist_flags,
+    shell:
+        "semspace imagespace setdist --sets {input} --out {params.out} {params.flags} > {log} 2>&1"
+
+
+rule imagespace_mds:
+    input:
+        result_path("imagespace/{branch}/setdist/symdiff.npy"),
+    output:
+        eigen=result_path("imagespace/{branch}/mds/eigen.json"),
+        coords=result_path("imagespace/{branch}/mds/coords.parquet"),
+    log:
+        log_path("imagespace/mds_{branch}.log"),
+    benchmark:
+        benchmark_path("imagespace/mds_{branch}.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        out=result_path("imagespace/{branch}/mds"),
+        flags=imagespace_mds_flags,
+    shell:
+        "semspace imagespace mds --distances {input} --out {params.out} {params.flags} > {log} 2>&1"
+
+
+rule imagespace_report:
+    input:
+        stats=result_path("imagespace/{branch}/token_statistics.parquet"),
+        sets=result_path("imagespace/{branch}/tokensets.parquet"),
+        summary=result_path("imagespace/{branch}/setdist/summary.json"),
+        pairs=result_path("imagespace/{branch}/setdist/pairs.parquet"),
+        neighbours=result_path("imagespace/{branch}/setdist/neighbours.parquet"),
+        eigen=result_path("imagespace/{branch}/mds/eigen.json"),
+        coords=result_path("imagespace/{branch}/mds/coords.parquet"),
+        captions=result_path("imagespace/captions.parquet"),
+    output:
+        tables=report(
+            result_path("imagespace/{branch}/report/tables.md"),
+            caption="../report/imagespace_tables.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        stats=report(
+            result_path("imagespace/{branch}/report/stats.csv"),
+            caption="../report/imagespace_stats.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        distances=report(
+            result_path("imagespace/{branch}/report/distances.csv"),
+            caption="../report/imagespace_distances.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        eigen=report(
+            result_path("imagespace/{branch}/report/eigen.csv"),
+            caption="../report/imagespace_eigen.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        neighbours=report(
+            result_path("imagespace/{branch}/report/neighbours.csv"),
+            caption="../report/imagespace_neighbours.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        mds_map=report(
+            result_path("imagespace/{branch}/report/mds_map.png"),
+            caption="../report/imagespace_mds_map.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        token_counts=report(
+            result_path("imagespace/{branch}/report/token_counts.png"),
+            caption="../report/imagespace_token_counts.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+        pairs=report(
+            result_path("imagespace/{branch}/report/symdiff_intersection.png"),
+            caption="../report/imagespace_symdiff_intersection.rst",
+            category="E5 Semantic space",
+            subcategory="{branch}",
+        ),
+    log:
+        log_path("imagespace/report_{branch}.log"),
+    benchmark:
+        benchmark_path("imagespace/report_{branch}.tsv")
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        out=result_path("imagespace/{branch}/report"),
+        image=config["imagespace"]["neighbours"]["image"],
+        k=config["imagespace"]["neighbours"]["k"],
+    shell:
+        "semspace imagespace report --branch {wildcards.branch} --stats {input.stats}"
+        " --sets {input.sets} --summary {input.summary} --pairs {input.pairs}"
+        " --neighbours {input.neighbours} --eigen {input.eigen} --coords {input.coords}"
+        " --captions {input.captions} --image {params.image} --k {params.k}"
+        " --out-dir {params.out} > {log} 2>&1"
