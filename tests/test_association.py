@@ -23,12 +23,20 @@ def items_of(captions: dict[tuple[int, int], str]) -> list[A.CaptionItem]:
     return [A.CaptionItem(i, 100 + i, c, t) for (i, c), t in sorted(captions.items())]
 
 
-CAPS = {(0, 0): "a cat", (0, 1): "two dogs on grass", (1, 0): "a red bus", (2, 0): "x", (2, 1): "a long caption here"}
+CAPS = {
+    (0, 0): "a cat",
+    (0, 1): "two dogs on grass",
+    (1, 0): "a red bus",
+    (2, 0): "x",
+    (2, 1): "a long caption here",
+}
 
 
 def test_prompt_and_instruction_removal():
     assert A.make_prompt("a cat") == INSTR + "a cat"
-    assert INSTR.startswith("What do you associate with the following sentences?") and INSTR.endswith(". :\n")
+    assert INSTR.startswith(
+        "What do you associate with the following sentences?"
+    ) and INSTR.endswith(". :\n")
     assert A.remove_instruction(INSTR + "a cat. Pets.") == "a cat. Pets."
     with pytest.raises(SemspaceError):
         A.remove_instruction("a cat " + INSTR)
@@ -85,7 +93,9 @@ def test_shards_partition_the_images():
         A.shard_images(10, 3, 3)
     items = items_of(CAPS)
     got = [A.captions_of_shard(items, 2, s) for s in range(2)]
-    assert {(it.image, it.caption) for it in got[0]} | {(it.image, it.caption) for it in got[1]} == set(CAPS)
+    assert {(it.image, it.caption) for it in got[0]} | {
+        (it.image, it.caption) for it in got[1]
+    } == set(CAPS)
     assert {it.image for it in got[0]}.isdisjoint({it.image for it in got[1]})
     assert {it.image for it in A.captions_of_shard(items, 1, 0, limit_images=2)} == {0, 1}
 
@@ -96,7 +106,9 @@ def rows_of(table: pa.Table) -> list[tuple]:
 
 def test_resume_after_failure_loses_and_repeats_nothing(tmp_path):
     items = items_of(CAPS)
-    reference = A.generate_shard(items, fake_generate, tmp_path / "ref.parquet", settings={}, batch_size=2, flush_every=2)
+    reference = A.generate_shard(
+        items, fake_generate, tmp_path / "ref.parquet", settings={}, batch_size=2, flush_every=2
+    )
 
     calls = {"n": 0, "prompts": 0}
 
@@ -149,11 +161,40 @@ def test_resume_refuses_other_settings(tmp_path):
 
 def rounds_table(finals: dict[tuple[int, int], str], rounds: int = 2) -> pa.Table:
     rows = [
-        {"image": i, "coco_id": 100 + i, "caption": c, "round": r, "text": t if r == rounds else f"older {r}"}
+        {
+            "image": i,
+            "coco_id": 100 + i,
+            "caption": c,
+            "round": r,
+            "text": t if r == rounds else f"older {r}",
+        }
         for (i, c), t in finals.items()
         for r in range(rounds + 1)
     ]
     return pa.Table.from_pylist(rows, schema=A.ROUNDS_SCHEMA)
+
+
+def space_prefixed_tokenize(text: str) -> list[str]:
+    """A byte-level-BPE-like tokenizer: words after a space carry a "Ġ" (as falcon's do)."""
+    return [("Ġ" if i else "") + w for i, w in enumerate(text.split(" ")) if w]
+
+
+def test_token_sets_tokenise_each_images_joined_text():
+    finals = {(0, 1): "d c", (0, 0): "b a", (1, 0): "x y"}
+    table = rounds_table(finals, rounds=2)
+    sets = A.association_tokensets(table, space_prefixed_tokenize, rounds=2)
+    # the joined text "b a d c": "d" follows a space there, though it opens its own caption
+    assert sets.column("tokens").to_pylist() == [
+        sorted(["b", "Ġa", "Ġd", "Ġc"]),
+        sorted(["x", "Ġy"]),
+    ]
+    union = sorted({t for k in ((0, 0), (0, 1)) for t in space_prefixed_tokenize(finals[k])})
+    assert (
+        sets.column("tokens").to_pylist()[0] != union
+    )  # the per-caption union differs at the join
+    stats = A.association_statistics(table, space_prefixed_tokenize, rounds=2)
+    assert stats["texts"] == 3 and stats["tokens"] == 6 and stats["vocabulary"] == 6
+    assert stats["characters"] == 9 and stats["mean_tokens_per_text"] == 2.0
 
 
 def test_token_sets_are_the_union_of_the_final_texts_tokens():
@@ -182,14 +223,22 @@ def test_merge_checks_completeness(tmp_path):
     with pytest.raises(SemspaceError, match="miss"):
         A.merge_rounds([tmp_path / "s0.parquet"], items)
     with pytest.raises(SemspaceError, match="duplicate"):
-        A.merge_rounds([tmp_path / "s0.parquet", tmp_path / "s0.parquet", tmp_path / "s1.parquet"], items)
+        A.merge_rounds(
+            [tmp_path / "s0.parquet", tmp_path / "s0.parquet", tmp_path / "s1.parquet"], items
+        )
 
 
 def test_read_captions_sorts_and_rejects_duplicates(tmp_path):
-    rows = [{"image": 1, "coco_id": 7, "caption": 0, "text": "b"}, {"image": 0, "coco_id": 5, "caption": 1, "text": "a"}]
+    rows = [
+        {"image": 1, "coco_id": 7, "caption": 0, "text": "b"},
+        {"image": 0, "coco_id": 5, "caption": 1, "text": "a"},
+    ]
     path = tmp_path / "c.parquet"
     write_parquet(pa.Table.from_pylist(rows, schema=CAPTIONS), path, CAPTIONS)
-    assert [(it.image, it.caption, it.text) for it in A.read_captions(path)] == [(0, 1, "a"), (1, 0, "b")]
+    assert [(it.image, it.caption, it.text) for it in A.read_captions(path)] == [
+        (0, 1, "a"),
+        (1, 0, "b"),
+    ]
     write_parquet(pa.Table.from_pylist(rows + rows[:1], schema=CAPTIONS), path, CAPTIONS)
     with pytest.raises(SemspaceError, match="duplicate"):
         A.read_captions(path)
@@ -199,14 +248,18 @@ def test_seeded_sampler_inverse_cdf_hand_worked():
     import torch
 
     # softmax of log(p) is p: sorted probabilities 0.5 (token 2), 0.3 (token 0), 0.2 (token 1)
-    scores = torch.log(torch.tensor([[0.3, 0.2, 0.5], [0.3, 0.2, 0.5], [0.3, 0.2, 0.5], [0.3, 0.2, 0.5]]))
+    scores = torch.log(
+        torch.tensor([[0.3, 0.2, 0.5], [0.3, 0.2, 0.5], [0.3, 0.2, 0.5], [0.3, 0.2, 0.5]])
+    )
     uniforms = torch.tensor([[0.1], [0.6], [0.95], [0.79]])
     ids = torch.zeros((4, 3), dtype=torch.long)
     picks = A.SeededSampler(uniforms, 3, 1.0, 0, 1.0)(ids, scores).argmax(-1).tolist()
     assert picks == [2, 0, 1, 0]
     top1 = A.SeededSampler(uniforms, 3, 1.0, 1, 1.0)(ids, scores).argmax(-1).tolist()
     assert top1 == [2, 2, 2, 2]
-    nucleus = A.SeededSampler(uniforms, 3, 1.0, 0, 0.7)(ids, scores).argmax(-1).tolist()  # keeps 0.5 + 0.3
+    nucleus = (
+        A.SeededSampler(uniforms, 3, 1.0, 0, 0.7)(ids, scores).argmax(-1).tolist()
+    )  # keeps 0.5 + 0.3
     assert nucleus == [2, 2, 0, 0]  # u is scaled to the kept mass 0.8
 
 
@@ -220,7 +273,10 @@ def tiny_lm(tiny_lm_dir):
     torch.set_num_threads(threads)
 
 
-PROMPTS = [A.make_prompt(t) for t in ["A man riding a horse on a sandy beach at sunset.", "A dog.", "Two cats."]]
+PROMPTS = [
+    A.make_prompt(t)
+    for t in ["A man riding a horse on a sandy beach at sunset.", "A dog.", "Two cats."]
+]
 
 
 @pytest.mark.parametrize(
@@ -253,10 +309,14 @@ def test_max_length_caps_each_prompt(tiny_lm):
     lengths = A.token_lengths(tiny_lm, PROMPTS)
     cap = lengths[0]  # the longest prompt: it gets no new token, the shorter ones up to the cap
     assert lengths[1] < cap - 3
-    out = A.generate_texts(tiny_lm, PROMPTS, A.Decoding(max_new_tokens=50, max_length=cap), [0, 1, 2])
+    out = A.generate_texts(
+        tiny_lm, PROMPTS, A.Decoding(max_new_tokens=50, max_length=cap), [0, 1, 2]
+    )
     assert out[0] == PROMPTS[0]
     assert out[1] != PROMPTS[1] and out[2] != PROMPTS[2]
-    assert all(n <= cap + 1 for n in A.token_lengths(tiny_lm, out))  # re-tokenising may split a boundary token
+    assert all(
+        n <= cap + 1 for n in A.token_lengths(tiny_lm, out)
+    )  # re-tokenising may split a boundary token
     assert A.generate_texts(tiny_lm, PROMPTS, A.Decoding(max_length=min(lengths) - 1)) == PROMPTS
 
 
@@ -275,7 +335,9 @@ def check_cli_generate_and_merge(tmp_path, tiny_lm_dir):
 
     rows = [
         {"image": i, "coco_id": 10 + i, "caption": c, "text": t}
-        for i, caps in enumerate([["A dog.", "A brown dog."], ["Two cats."], ["A red bus.", "A bus."]])
+        for i, caps in enumerate(
+            [["A dog.", "A brown dog."], ["Two cats."], ["A red bus.", "A bus."]]
+        )
         for c, t in enumerate(caps)
     ]
     captions = tmp_path / "captions.parquet"
@@ -283,25 +345,77 @@ def check_cli_generate_and_merge(tmp_path, tiny_lm_dir):
     common = ["--captions", str(captions), "--model", str(tiny_lm_dir)]
     shards = [tmp_path / f"{s:05d}.parquet" for s in range(2)]
     for s, out in enumerate(shards):
-        argv = ["associate", "generate", *common, "--shard", str(s), "--shards", "2", "--rounds", "2",
-                "--decoding", '{"max_new_tokens": 3}', "--device", "cpu", "--threads", "1", "--out", str(out)]
+        argv = [
+            "associate",
+            "generate",
+            *common,
+            "--shard",
+            str(s),
+            "--shards",
+            "2",
+            "--rounds",
+            "2",
+            "--decoding",
+            '{"max_new_tokens": 3}',
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
         assert main(argv) == 0
     outs = {k: tmp_path / f"{k}.parquet" for k in ("assoc", "texts", "sets", "stats")}
-    argv = ["associate", "merge", *common, "--rounds", "2", "--shard-files", *map(str, shards),
-            "--associations", str(outs["assoc"]), "--texts", str(outs["texts"]),
-            "--tokensets", str(outs["sets"]), "--stats", str(outs["stats"])]
+    argv = [
+        "associate",
+        "merge",
+        *common,
+        "--rounds",
+        "2",
+        "--shard-files",
+        *map(str, shards),
+        "--associations",
+        str(outs["assoc"]),
+        "--texts",
+        str(outs["texts"]),
+        "--tokensets",
+        str(outs["sets"]),
+        "--stats",
+        str(outs["stats"]),
+    ]
     assert main(argv) == 0
     assoc = pq.read_table(outs["assoc"])
     assert assoc.num_rows == 5 * 3
-    finals = [t for t, r in zip(assoc.column("text").to_pylist(), assoc.column("round").to_pylist()) if r == 2]
+    finals = [
+        t
+        for t, r in zip(assoc.column("text").to_pylist(), assoc.column("round").to_pylist())
+        if r == 2
+    ]
     assert [f.startswith(row["text"]) for f, row in zip(finals, rows)] == [True] * 5
     sets = pq.read_table(outs["sets"])
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
-    expected = [sorted(set(tok.tokenize(finals[0])) | set(tok.tokenize(finals[1]))), sorted(set(tok.tokenize(finals[2])))]
+    # each image's joined association text, tokenised as one text (the paper's rule)
+    expected = [
+        sorted(set(tok.tokenize(finals[0] + A.JOIN + finals[1]))),
+        sorted(set(tok.tokenize(finals[2]))),
+    ]
     assert sets.column("tokens").to_pylist()[:2] == expected
-    assert main(["associate", "generate", *common, "--decoding", '{"beams": 2}', "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "associate",
+                "generate",
+                *common,
+                "--decoding",
+                '{"beams": 2}',
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_benchmark_architecture_is_falcon_7b():
@@ -329,12 +443,33 @@ def test_cli_resumes_after_kill_9(tmp_path, tiny_lm_dir):
 
     from semspace.cli import main
 
-    rows = [{"image": i, "coco_id": i, "caption": c, "text": f"caption {c} of image {i}."} for i in range(6) for c in range(2)]
+    rows = [
+        {"image": i, "coco_id": i, "caption": c, "text": f"caption {c} of image {i}."}
+        for i in range(6)
+        for c in range(2)
+    ]
     captions = tmp_path / "captions.parquet"
     write_parquet(pa.Table.from_pylist(rows, schema=CAPTIONS), captions, CAPTIONS)
-    args = ["associate", "generate", "--captions", str(captions), "--model", str(tiny_lm_dir), "--rounds", "2",
-            "--batch-size", "2", "--flush-every", "2", "--decoding", '{"max_new_tokens": 3, "do_sample": true}',
-            "--device", "cpu", "--threads", "1"]
+    args = [
+        "associate",
+        "generate",
+        "--captions",
+        str(captions),
+        "--model",
+        str(tiny_lm_dir),
+        "--rounds",
+        "2",
+        "--batch-size",
+        "2",
+        "--flush-every",
+        "2",
+        "--decoding",
+        '{"max_new_tokens": 3, "do_sample": true}',
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
     threads = torch.get_num_threads()
     try:
         assert main([*args, "--out", str(tmp_path / "ref.parquet")]) == 0
@@ -342,8 +477,12 @@ def test_cli_resumes_after_kill_9(tmp_path, tiny_lm_dir):
         parts = out.with_name(out.name + ".parts")
         env = {**os.environ, "SEMSPACE_ASSOCIATE_PAUSE_AFTER_PART": "0.5"}
         code = "import sys; from semspace.cli import main; sys.exit(main(sys.argv[1:]))"
-        proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(out)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args, "--out", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while len(list(parts.glob("part-*.parquet"))) < 4 and time.monotonic() < deadline:
             assert proc.poll() is None, "the job ended before it could be killed"

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The paper's instruction, prepended to the previous round's text.
-INSTRUCTION = "What do you associate with the following sentences? Describe the answer in one sentence. :\n"
+INSTRUCTION = (
+    "What do you associate with the following sentences? Describe the answer in one sentence. :\n"
+)
 #: Number of chained generation rounds per caption.
 ROUNDS = 5
 #: Separator between the final texts of one image's captions.
@@ -94,7 +96,9 @@ class Decoding:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown decoding setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown decoding setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
 
@@ -108,8 +112,10 @@ def make_prompt(text: str, instruction: str = INSTRUCTION) -> str:
 def remove_instruction(generated: str, instruction: str = INSTRUCTION) -> str:
     """The generated text without the instruction that starts it (the paper's next text)."""
     if not generated.startswith(instruction):
-        raise SemspaceError(f"generated text does not start with the instruction: {generated[:80]!r}")
-    return generated[len(instruction):]
+        raise SemspaceError(
+            f"generated text does not start with the instruction: {generated[:80]!r}"
+        )
+    return generated[len(instruction) :]
 
 
 def caption_seed(seed: int, image: int, caption: int, round_: int) -> int:
@@ -118,12 +124,16 @@ def caption_seed(seed: int, image: int, caption: int, round_: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def image_association_texts(final_texts: dict[tuple[int, int], str], join: str = JOIN) -> dict[int, str]:
+def image_association_texts(
+    final_texts: dict[tuple[int, int], str], join: str = JOIN
+) -> dict[int, str]:
     """``(image, caption) -> text_R`` to ``image -> texts joined in caption order``."""
     by_image: dict[int, list[tuple[int, str]]] = {}
     for (image, caption), text in final_texts.items():
         by_image.setdefault(image, []).append((caption, text))
-    return {image: join.join(t for _, t in sorted(parts)) for image, parts in sorted(by_image.items())}
+    return {
+        image: join.join(t for _, t in sorted(parts)) for image, parts in sorted(by_image.items())
+    }
 
 
 @dataclass(frozen=True)
@@ -146,7 +156,9 @@ def read_captions(path: str | Path) -> list[CaptionItem]:
     try:
         table = pq.read_table(path, columns=CAPTIONS.names)
     except (OSError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputFormatError(path, f"not a captions Parquet with columns {CAPTIONS.names}: {exc}") from exc
+        raise InputFormatError(
+            path, f"not a captions Parquet with columns {CAPTIONS.names}: {exc}"
+        ) from exc
     cols = table.to_pydict()
     items = [
         CaptionItem(int(i), None if c is None else int(c), int(k), str(t))
@@ -161,7 +173,9 @@ def read_captions(path: str | Path) -> list[CaptionItem]:
     return items
 
 
-def captions_of_shard(items: Sequence[CaptionItem], shards: int, shard: int, limit_images: int | None = None) -> list[CaptionItem]:
+def captions_of_shard(
+    items: Sequence[CaptionItem], shards: int, shard: int, limit_images: int | None = None
+) -> list[CaptionItem]:
     """The captions whose image falls into ``shard`` (after keeping the first ``limit_images`` images)."""
     images = sorted({it.image for it in items})
     if limit_images is not None:
@@ -197,7 +211,13 @@ def run_rounds(
     def emit(image: int, caption: int, round_: int, text: str) -> None:
         texts[(image, caption, round_)] = text
         pending.append(
-            {"image": image, "coco_id": coco[(image, caption)], "caption": caption, "round": round_, "text": text}
+            {
+                "image": image,
+                "coco_id": coco[(image, caption)],
+                "caption": caption,
+                "round": round_,
+                "text": text,
+            }
         )
 
     def flush_pending() -> None:
@@ -218,13 +238,15 @@ def run_rounds(
         order = sorted(range(len(todo)), key=lambda i: (-sizes[i], todo[i].image, todo[i].caption))
         bar = Progress(f"round {r}/{rounds}: captions", total=len(todo))
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             outputs = generate(
                 [prompts[i] for i in batch],
                 [caption_seed(seed, todo[i].image, todo[i].caption, r) for i in batch],
             )
             if len(outputs) != len(batch):
-                raise SemspaceError(f"generator returned {len(outputs)} texts for {len(batch)} prompts")
+                raise SemspaceError(
+                    f"generator returned {len(outputs)} texts for {len(batch)} prompts"
+                )
             for i, out in zip(batch, outputs):
                 emit(todo[i].image, todo[i].caption, r, remove_instruction(out, instruction))
             bar.update(len(batch))
@@ -269,7 +291,8 @@ class PartStore:
     def done(self) -> dict[tuple[int, int, int], str]:
         cols = self.read().to_pydict()
         return {
-            (i, c, r): t for i, c, r, t in zip(cols["image"], cols["caption"], cols["round"], cols["text"])
+            (i, c, r): t
+            for i, c, r, t in zip(cols["image"], cols["caption"], cols["round"], cols["text"])
         }
 
     def write(self, rows: list[dict[str, Any]]) -> None:
@@ -319,7 +342,9 @@ def generate_shard(
     wanted = {(it.image, it.caption, r) for it in items for r in range(rounds + 1)}
     stray = set(done) - wanted
     if stray:
-        raise SemspaceError(f"{store.dir} holds rows of captions outside this shard, e.g. {min(stray)}; delete it")
+        raise SemspaceError(
+            f"{store.dir} holds rows of captions outside this shard, e.g. {min(stray)}; delete it"
+        )
     if done:
         log.info("resuming: %d of %d rows already made", len(done), len(wanted))
 
@@ -327,9 +352,18 @@ def generate_shard(
         store.write(rows)
         if after_flush is not None:
             after_flush(store.n_parts)
+
     run_rounds(
-        items, generate, done=done, flush=flush, rounds=rounds, instruction=instruction,
-        batch_size=batch_size, flush_every=flush_every, seed=seed, lengths=lengths,
+        items,
+        generate,
+        done=done,
+        flush=flush,
+        rounds=rounds,
+        instruction=instruction,
+        batch_size=batch_size,
+        flush_every=flush_every,
+        seed=seed,
+        lengths=lengths,
     )
     return store.finish()
 
@@ -337,7 +371,9 @@ def generate_shard(
 # ---------------------------------------------------------------- merging shards
 
 
-def merge_rounds(shards: Sequence[str | Path], items: Sequence[CaptionItem], rounds: int = ROUNDS) -> pa.Table:
+def merge_rounds(
+    shards: Sequence[str | Path], items: Sequence[CaptionItem], rounds: int = ROUNDS
+) -> pa.Table:
     """Concatenate shard outputs; check that every caption has rounds 0..R exactly once."""
     tables = [pq.read_table(p, schema=ROUNDS_SCHEMA) for p in shards]
     table = sort_rounds(pa.concat_tables(tables) if tables else ROUNDS_SCHEMA.empty_table())
@@ -347,9 +383,13 @@ def merge_rounds(shards: Sequence[str | Path], items: Sequence[CaptionItem], rou
     missing = sorted({(it.image, it.caption, r) for it in items for r in range(rounds + 1)} - have)
     extra = sorted(k for k in have if k[0] not in images)
     if extra:
-        raise SemspaceError(f"association shards hold images that are not in the captions, e.g. {extra[0]}")
+        raise SemspaceError(
+            f"association shards hold images that are not in the captions, e.g. {extra[0]}"
+        )
     if missing:
-        raise SemspaceError(f"association shards miss {len(missing)} rows (image, caption, round), e.g. {missing[0]}")
+        raise SemspaceError(
+            f"association shards miss {len(missing)} rows (image, caption, round), e.g. {missing[0]}"
+        )
     return table
 
 
@@ -357,36 +397,67 @@ def final_texts(table: pa.Table, rounds: int = ROUNDS) -> dict[tuple[int, int], 
     """``(image, caption) -> text of the last round``."""
     cols = table.to_pydict()
     return {
-        (i, c): t for i, c, r, t in zip(cols["image"], cols["caption"], cols["round"], cols["text"]) if r == rounds
+        (i, c): t
+        for i, c, r, t in zip(cols["image"], cols["caption"], cols["round"], cols["text"])
+        if r == rounds
     }
 
 
-def association_tokensets(table: pa.Table, tokenize: Callable[[str], list[str]], rounds: int = ROUNDS) -> pa.Table:
-    """Per image: the distinct tokens of its captions' final texts (``TOKENSETS``).
+def association_tokensets(
+    table: pa.Table, tokenize: Callable[[str], list[str]], rounds: int = ROUNDS
+) -> pa.Table:
+    """Per image: the distinct tokens of its association text (``TOKENSETS``).
 
-    Each caption's text is tokenised on its own and the image's set is the union, so a token
-    never spans two captions' texts (as with the COCO branch's caption union).
+    As in the paper, the image's text (its captions' final texts joined by :data:`JOIN`, see
+    :func:`association_texts_table`) is tokenised as one text, so tokens may span a join.
     """
     from semspace.experiments.tokensets import token_sets
 
-    keys, texts = _final_rows(table, rounds)
-    return token_sets([k[0] for k in keys], [k[2] for k in keys], [tokenize(t) for t in texts])
+    texts = association_texts_table(table, rounds)
+    return token_sets(
+        texts.column("image").to_pylist(),
+        texts.column("coco_id").to_pylist(),
+        [tokenize(t) for t in texts.column("text").to_pylist()],
+    )
 
 
-def association_statistics(table: pa.Table, tokenize: Callable[[str], list[str]], rounds: int = ROUNDS) -> dict[str, float]:
-    """Token statistics of the final texts (``tokensets.token_statistics``, one text per caption)."""
+def association_statistics(
+    table: pa.Table, tokenize: Callable[[str], list[str]], rounds: int = ROUNDS
+) -> dict[str, float]:
+    """Token statistics (``tokensets.token_statistics``) of the images' association texts.
+
+    Tokens come from each image's joined text (as its token set does); ``texts`` and
+    ``characters`` count the captions' final texts, one text per caption.
+    """
     from semspace.experiments.tokensets import token_statistics
 
-    keys, texts = _final_rows(table, rounds)
-    return token_statistics([k[0] for k in keys], texts, [tokenize(t) for t in texts])
+    joined = association_texts_table(table, rounds)
+    images = joined.column("image").to_pylist()
+    stats = token_statistics(
+        images,
+        joined.column("text").to_pylist(),
+        [tokenize(t) for t in joined.column("text").to_pylist()],
+    )
+    _, texts = _final_rows(table, rounds)
+    n_texts, n_chars = len(texts), sum(len(t) for t in texts)
+    stats["texts"] = float(n_texts)
+    stats["characters"] = float(n_chars)
+    stats["mean_texts_per_image"] = n_texts / max(len(images), 1)
+    stats["mean_characters_per_text"] = n_chars / max(n_texts, 1)
+    stats["mean_tokens_per_text"] = stats["tokens"] / max(n_texts, 1)
+    return stats
 
 
-def _final_rows(table: pa.Table, rounds: int) -> tuple[list[tuple[int, int, int | None]], list[str]]:
+def _final_rows(
+    table: pa.Table, rounds: int
+) -> tuple[list[tuple[int, int, int | None]], list[str]]:
     """``(image, caption, coco_id)`` keys and texts of the last round, sorted by image and caption."""
     cols = table.to_pydict()
     rows = sorted(
         ((i, c, k), t)
-        for i, c, k, r, t in zip(cols["image"], cols["caption"], cols["coco_id"], cols["round"], cols["text"])
+        for i, c, k, r, t in zip(
+            cols["image"], cols["caption"], cols["coco_id"], cols["round"], cols["text"]
+        )
         if r == rounds
     )
     return [k for k, _ in rows], [t for _, t in rows]
@@ -398,7 +469,8 @@ def association_texts_table(table: pa.Table, rounds: int = ROUNDS, join: str = J
     coco = {i: c for i, c in zip(cols["image"], cols["coco_id"])}
     per_image = image_association_texts(final_texts(table, rounds), join)
     return pa.Table.from_pylist(
-        [{"image": i, "coco_id": coco[i], "text": t} for i, t in per_image.items()], schema=IMAGE_TEXTS
+        [{"image": i, "coco_id": coco[i], "text": t} for i, t in per_image.items()],
+        schema=IMAGE_TEXTS,
     )
 
 
@@ -411,12 +483,16 @@ def examples_csv(table: pa.Table, n_images: int = 5, rounds: int = ROUNDS) -> st
     first: dict[tuple[int, int], dict[str, Any]] = {}
     images = sorted(set(cols["image"]))[:n_images]
     keep = set(images)
-    for i, k, c, r, t in zip(cols["image"], cols["coco_id"], cols["caption"], cols["round"], cols["text"]):
+    for i, k, c, r, t in zip(
+        cols["image"], cols["coco_id"], cols["caption"], cols["round"], cols["text"]
+    ):
         if i in keep and r in (0, rounds):
             row = first.setdefault((i, c), {"image": i, "coco_id": k, "caption": c})
             row["text" if r == 0 else "association"] = t
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, ["image", "coco_id", "caption", "text", "association"], lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, ["image", "coco_id", "caption", "text", "association"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(first[key] for key in sorted(first))
     return buf.getvalue()
@@ -465,12 +541,20 @@ def token_lengths(lm: CausalLM, texts: list[str]) -> list[int]:
     return [len(ids) for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def _logits_processors(decoding: Decoding, uniforms: torch.Tensor | None, budgets: torch.Tensor | None, start: int, eos: int):
+def _logits_processors(
+    decoding: Decoding,
+    uniforms: torch.Tensor | None,
+    budgets: torch.Tensor | None,
+    start: int,
+    eos: int,
+):
     from transformers import LogitsProcessorList
 
     procs = LogitsProcessorList()
     if uniforms is not None:
-        procs.append(SeededSampler(uniforms, start, decoding.temperature, decoding.top_k, decoding.top_p))
+        procs.append(
+            SeededSampler(uniforms, start, decoding.temperature, decoding.top_k, decoding.top_p)
+        )
     if budgets is not None:
         procs.append(RowBudget(budgets, start, eos))
     return procs
@@ -483,7 +567,9 @@ class SeededSampler:
     ``uniforms[row, step]``; every other logit becomes −inf, so ``generate`` in greedy mode picks it.
     """
 
-    def __init__(self, uniforms: torch.Tensor, start: int, temperature: float, top_k: int, top_p: float) -> None:
+    def __init__(
+        self, uniforms: torch.Tensor, start: int, temperature: float, top_k: int, top_p: float
+    ) -> None:
         self.uniforms, self.start = uniforms, start
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
 
@@ -524,7 +610,9 @@ class RowBudget:
         return torch.where(over, eos_only, scores)
 
 
-def generate_texts(lm: CausalLM, prompts: list[str], decoding: Decoding, seeds: Sequence[int] | None = None) -> list[str]:
+def generate_texts(
+    lm: CausalLM, prompts: list[str], decoding: Decoding, seeds: Sequence[int] | None = None
+) -> list[str]:
     """Continue a batch of prompts (left padding); return prompt + decoded continuation each.
 
     The continuation is cut from the decoded whole sequence after the decoded prompt, as the
@@ -542,7 +630,11 @@ def generate_texts(lm: CausalLM, prompts: list[str], decoding: Decoding, seeds: 
     budgets = None
     max_new = decoding.max_new_tokens
     if decoding.max_length is not None:
-        budgets = (decoding.max_length - lengths).clamp(min=0, max=max_new).repeat_interleave(decoding.num_beams)
+        budgets = (
+            (decoding.max_length - lengths)
+            .clamp(min=0, max=max_new)
+            .repeat_interleave(decoding.num_beams)
+        )
         max_new = int(budgets.max())
         budgets = budgets.to(lm.device)
     if max_new == 0:
@@ -550,18 +642,27 @@ def generate_texts(lm: CausalLM, prompts: list[str], decoding: Decoding, seeds: 
     uniforms = None
     if decoding.do_sample:
         seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
-        uniforms = torch.stack([torch.rand(max_new, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        uniforms = torch.stack(
+            [torch.rand(max_new, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        )
         uniforms = uniforms.to(lm.device)
     out = generate_ids(
-        lm.model, input_ids, decoding, attention_mask=attention, eos=eos, pad=tok.pad_token_id,
-        max_new_tokens=max_new, uniforms=uniforms, budgets=budgets,
+        lm.model,
+        input_ids,
+        decoding,
+        attention_mask=attention,
+        eos=eos,
+        pad=tok.pad_token_id,
+        max_new_tokens=max_new,
+        uniforms=uniforms,
+        budgets=budgets,
     )
     texts = []
     for row, prompt in enumerate(prompts):
         n_pad = start - int(lengths[row])
         whole = tok.decode(out[row, n_pad:], skip_special_tokens=True)
         prompt_decoded = tok.decode(out[row, n_pad:start], skip_special_tokens=True)
-        texts.append(prompt + whole[len(prompt_decoded):])
+        texts.append(prompt + whole[len(prompt_decoded) :])
     return texts
 
 
@@ -597,7 +698,9 @@ def generate_ids(
             repetition_penalty=decoding.repetition_penalty,
             pad_token_id=eos if pad is None else pad,
             eos_token_id=eos,
-            logits_processor=_logits_processors(decoding, uniforms, budgets, input_ids.shape[1], eos),
+            logits_processor=_logits_processors(
+                decoding, uniforms, budgets, input_ids.shape[1], eos
+            ),
         )
 
 
