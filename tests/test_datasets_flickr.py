@@ -20,10 +20,20 @@ from semspace.schemas import MANIFEST
 
 KARPATHY = {
     "images": [
-        {"filename": "1.jpg", "split": "train", "sentences": [{"raw": "A dog  runs .", "tokens": ["a", "dog"]},
-                                                               {"raw": "", "tokens": ["dog", "running"]}]},
+        {
+            "filename": "1.jpg",
+            "split": "train",
+            "sentences": [
+                {"raw": "A dog  runs .", "tokens": ["a", "dog"]},
+                {"raw": "", "tokens": ["dog", "running"]},
+            ],
+        },
         {"filename": "2.jpg", "split": "restval", "sentences": [{"raw": "A cat."}]},
-        {"filename": "3.jpg", "split": "test", "sentences": [{"raw": "Two men."}, {"raw": "Men talk."}]},
+        {
+            "filename": "3.jpg",
+            "split": "test",
+            "sentences": [{"raw": "Two men."}, {"raw": "Men talk."}],
+        },
     ],
     "dataset": "flickr30k",
 }
@@ -142,8 +152,9 @@ def test_entity_pairs_union_and_each(tmp_path: Path) -> None:
 
 def test_entity_splits_from_a_karpathy_file(tmp_path: Path) -> None:
     root = write_entities(tmp_path)
-    (root / "k.json").write_text(json.dumps({"images": [
-        {"filename": "3.jpg", "split": "val", "sentences": []}]}))
+    (root / "k.json").write_text(
+        json.dumps({"images": [{"filename": "3.jpg", "split": "val", "sentences": []}]})
+    )
     pairs = entity_pairs(root, karpathy="k.json")
     assert set(pairs.column("split").to_pylist()) == {"val"}
 
@@ -166,3 +177,30 @@ def test_demo_scenes_round_trip_through_the_readers(tmp_path: Path) -> None:
     }
     assert {(p["key"], p["text"]) for p in crops} == expected
     assert len(crops) == len(expected) == 4 * sum(len(scene.shapes) for scene in scenes)
+
+
+def test_entities_official_train_list_overlaps_karpathy_test_and_the_option_fixes_it(
+    tmp_path: Path,
+) -> None:
+    """Image 3 is Entities train (train.txt) but Karpathy test: the check stops; `karpathy` agrees."""
+    from semspace.experiments.retrieval import SplitOverlapError, check_disjoint_images
+
+    f30k = write_flickr30k(tmp_path / "flickr30k")
+    root = write_entities(tmp_path / "entities")
+    (root / "train.txt").write_text("3\n")
+    (root / "test.txt").write_text("")
+    karpathy_test = [p["key"] for p in caption_pairs(f30k).to_pylist() if p["split"] == "test"]
+    assert karpathy_test == ["3.jpg", "3.jpg"]
+    official = entity_pairs(root).to_pylist()
+    official_train = [p["key"] for p in official if p["split"] == "train"]
+    assert official_train and {k.split("#")[0] for k in official_train} == {"3.jpg"}
+    with pytest.raises(SplitOverlapError, match="3.jpg"):
+        check_disjoint_images(official_train, karpathy_test, "entities", "flickr30k")
+    by_karpathy = entity_pairs(root, karpathy="../flickr30k/dataset_flickr30k.json").to_pylist()
+    assert {p["split"] for p in by_karpathy} == {"test"}
+    check_disjoint_images(
+        [p["key"] for p in by_karpathy if p["split"] == "train"],
+        karpathy_test,
+        "entities",
+        "flickr30k",
+    )

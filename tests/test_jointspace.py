@@ -67,7 +67,9 @@ def planted(n_items: int, seed: int, captions: int = 2) -> PairedFeatures:
 @pytest.mark.parametrize("loss", ["sum", "max"])
 def test_training_lowers_the_loss_and_beats_chance(loss: str, tmp_path) -> None:
     train_set, dev_set, test_set = planted(200, 0), planted(50, 1), planted(50, 2)
-    config = TrainConfig(dim=16, loss=loss, lr=1e-2, batch_size=50, epochs=12, patience=12, fold_size=50)
+    config = TrainConfig(
+        dim=16, loss=loss, lr=1e-2, batch_size=50, epochs=12, patience=12, fold_size=50
+    )
     torch.manual_seed(0)
     untrained = evaluate(*project(JointSpace(24, 16, 16), test_set), test_set.text_item, 50)
     result = train(train_set, dev_set, config, device="cpu", checkpoint=tmp_path / "m.pt")
@@ -92,17 +94,45 @@ def test_training_lowers_the_loss_and_beats_chance(loss: str, tmp_path) -> None:
 def test_early_stopping_stops_before_the_last_epoch() -> None:
     # Random features: nothing to learn, dev rsum stops improving; patience 2 ends training early.
     rng = np.random.default_rng(0)
-    noise = PairedFeatures([str(i) for i in range(40)], rng.normal(size=(40, 6)).astype(np.float32),
-                           [str(i) for i in range(40)], rng.normal(size=(40, 5)).astype(np.float32),
-                           np.arange(40))
-    dev = PairedFeatures([str(i) for i in range(20)], rng.normal(size=(20, 6)).astype(np.float32),
-                         [str(i) for i in range(20)], rng.normal(size=(20, 5)).astype(np.float32),
-                         np.arange(20))
+    noise = PairedFeatures(
+        [str(i) for i in range(40)],
+        rng.normal(size=(40, 6)).astype(np.float32),
+        [str(i) for i in range(40)],
+        rng.normal(size=(40, 5)).astype(np.float32),
+        np.arange(40),
+    )
+    dev = PairedFeatures(
+        [str(i) for i in range(20)],
+        rng.normal(size=(20, 6)).astype(np.float32),
+        [str(i) for i in range(20)],
+        rng.normal(size=(20, 5)).astype(np.float32),
+        np.arange(20),
+    )
     config = TrainConfig(dim=4, lr=1e-2, batch_size=20, epochs=60, patience=2, fold_size=20)
     result = train(noise, dev, config, device="cpu")
     epochs = result.history.column("epoch").to_pylist()
     assert len(epochs) < 60
     assert epochs[-1] - result.best_epoch == 2
+
+
+def test_early_stopping_is_off_by_default() -> None:
+    # The same unlearnable data: without patience every epoch is trained (the paper's 100).
+    rng = np.random.default_rng(0)
+    noise = PairedFeatures(
+        [str(i) for i in range(40)],
+        rng.normal(size=(40, 6)).astype(np.float32),
+        [str(i) for i in range(40)],
+        rng.normal(size=(40, 5)).astype(np.float32),
+        np.arange(40),
+    )
+    dev = noise.subset(np.arange(20))
+    assert TrainConfig().patience is None and TrainConfig().epochs == 100
+    config = TrainConfig(dim=4, lr=1e-2, batch_size=20, epochs=15, fold_size=20)
+    result = train(noise, dev, config, device="cpu")
+    assert result.history.column("epoch").to_pylist() == list(range(1, 16))
+    assert result.best_rsum == max(result.history.column("dev_rsum").to_pylist())
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(patience=0)
 
 
 def test_joint_space_outputs_unit_vectors() -> None:

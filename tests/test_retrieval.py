@@ -102,7 +102,9 @@ def test_evaluate_averages_folds() -> None:
     second = evaluate(images[4:], texts[8:], text_item[8:] - 4, fold_size=4)
     for direction in ("sentence", "image"):
         for key in ("r1", "r5", "medr", "meanr"):
-            assert both[direction][key] == pytest.approx((first[direction][key] + second[direction][key]) / 2)
+            assert both[direction][key] == pytest.approx(
+                (first[direction][key] + second[direction][key]) / 2
+            )
         assert both[direction]["folds"] == 2 and both[direction]["images"] == 8
     # perfect alignment: every query finds its match first
     perfect = evaluate(images, np.repeat(images, 2, axis=0), text_item, fold_size=8)
@@ -153,20 +155,38 @@ def test_table_puts_paper_numbers_only_where_the_paper_has_them() -> None:
     rows = []
     for train in ("zeroshot", "flickr30k", "vg"):
         for direction in ("sentence", "image"):
-            rows.append({"features": "clip", "loss": "none" if train == "zeroshot" else "sum",
-                         "train": train, "eval": "flickr30k", "direction": direction, "r1": 1.0,
-                         "r5": 2.0, "r10": 3.0, "medr": 4.0, "meanr": 5.0, "folds": 1,
-                         "images": 10, "texts": 50})
+            rows.append(
+                {
+                    "features": "clip",
+                    "loss": "none" if train == "zeroshot" else "sum",
+                    "train": train,
+                    "eval": "flickr30k",
+                    "direction": direction,
+                    "r1": 1.0,
+                    "r5": 2.0,
+                    "r10": 3.0,
+                    "medr": 4.0,
+                    "meanr": 5.0,
+                    "folds": 1,
+                    "images": 10,
+                    "texts": 50,
+                }
+            )
     from semspace.experiments.retrieval import METRICS
 
-    table = retrieval_table(pa.Table.from_pylist(rows, schema=METRICS), ["flickr30k", "vg"], ["flickr30k"])
+    table = retrieval_table(
+        pa.Table.from_pylist(rows, schema=METRICS), ["flickr30k", "vg"], ["flickr30k"]
+    )
     got = table.to_pylist()
     assert [r["train"] for r in got] == ["zeroshot", "flickr30k", "vg"]
     assert got[1]["sentence_r1_paper"] == PAPER[("flickr30k", "flickr30k")]["sentence"]["r1"]
     assert got[0]["sentence_r1_paper"] is None and got[2]["image_medr_paper"] is None
     assert got[1]["sentence_r1"] == 1.0
     md = table_markdown(table)
-    assert "sent. 11.7/33.9/47.5, 11.5; image 6.1/14.4/19.0, 77.0 |" in md and md.count("\n| clip") == 3
+    assert (
+        "sent. 11.7/33.9/47.5, 11.5; image 6.1/14.4/19.0, 77.0 |" in md
+        and md.count("\n| clip") == 3
+    )
 
 
 def test_pca_2d_recovers_a_line() -> None:
@@ -185,15 +205,59 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
     from semspace.embed import embedding_table
 
     root = tmp_path / "f30k"
-    assert main(["retrieval", "demo-data", "--flickr30k", str(root), "--scenes", "12", "--val", "2",
-                 "--test", "4"]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "demo-data",
+                "--flickr30k",
+                str(root),
+                "--scenes",
+                "12",
+                "--val",
+                "2",
+                "--test",
+                "4",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "out"
-    assert main(["retrieval", "pairs", "--format", "flickr_entities", "--root", str(root),
-                 "--out", str(out / "pairs.parquet")]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "pairs",
+                "--format",
+                "flickr_entities",
+                "--root",
+                str(root),
+                "--out",
+                str(out / "pairs.parquet"),
+            ]
+        )
+        == 0
+    )
     pairs = pq.read_table(out / "pairs.parquet")
-    assert main(["retrieval", "texts", "--pairs", str(out / "pairs.parquet"), "--model", str(tiny_clip_dir),
-                 "--cache", str(out / "cache.parquet"), "--device", "cpu",
-                 "--out", str(out / "texts.parquet")]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "texts",
+                "--pairs",
+                str(out / "pairs.parquet"),
+                "--model",
+                str(tiny_clip_dir),
+                "--cache",
+                str(out / "cache.parquet"),
+                "--device",
+                "cpu",
+                "--out",
+                str(out / "texts.parquet"),
+            ]
+        )
+        == 0
+    )
     texts = pq.read_table(out / "texts.parquet")
     assert texts.column("text").to_pylist() == list(dict.fromkeys(pairs.column("text").to_pylist()))
     # image embeddings as the shared stage writes them; the first crop is "skipped"
@@ -202,30 +266,121 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     pq.write_table(embedding_table(keys[1:], vectors[1:], "clip", 32), out / "emb.parquet")
     feats = [str(out / f"{n}.parquet") for n in ("items", "captions", "dropped")]
-    assert main(["retrieval", "features", "--pairs", str(out / "pairs.parquet"), "--embeddings",
-                 str(out / "emb.parquet"), "--texts", str(out / "texts.parquet"),
-                 "--out-items", feats[0], "--out-captions", feats[1], "--out-dropped", feats[2]]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "features",
+                "--pairs",
+                str(out / "pairs.parquet"),
+                "--embeddings",
+                str(out / "emb.parquet"),
+                "--texts",
+                str(out / "texts.parquet"),
+                "--out-items",
+                feats[0],
+                "--out-captions",
+                feats[1],
+                "--out-dropped",
+                feats[2],
+            ]
+        )
+        == 0
+    )
     assert pq.read_table(feats[2]).column("key").to_pylist() == [keys[0]] * int(
-        (pairs.column("key").to_numpy(zero_copy_only=False) == keys[0]).sum())
+        (pairs.column("key").to_numpy(zero_copy_only=False) == keys[0]).sum()
+    )
     assert pq.read_table(feats[0]).num_rows == len(keys) - 1
-    assert main(["retrieval", "train", "--items", feats[0], "--captions", feats[1], "--dim", "8",
-                 "--epochs", "3", "--batch-size", "16", "--lr", "0.01", "--fold-size", "4", "--device", "cpu",
-                 "--out", str(out / "m.pt"), "--history", str(out / "h.parquet")]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "train",
+                "--items",
+                feats[0],
+                "--captions",
+                feats[1],
+                "--dim",
+                "8",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--lr",
+                "0.01",
+                "--fold-size",
+                "4",
+                "--device",
+                "cpu",
+                "--out",
+                str(out / "m.pt"),
+                "--history",
+                str(out / "h.parquet"),
+            ]
+        )
+        == 0
+    )
     assert 1 <= pq.read_table(out / "h.parquet").num_rows <= 3
-    for name, extra in (("trained", ["--checkpoint", str(out / "m.pt"), "--loss", "sum",
-                                     "--train-name", "flickr30k"]),
-                        ("zeroshot", ["--loss", "none", "--train-name", "zeroshot"])):
-        assert main(["retrieval", "evaluate", *extra, "--eval-names", "flickr30k", "--items", feats[0],
-                     "--captions", feats[1], "--fold-size", "4", "--features-name", "clip",
-                     "--map-images", "4", "--metrics-out", str(out / f"{name}.metrics.parquet"),
-                     "--maps-out", str(out / f"{name}.png"), "--coords-out", str(out / f"{name}.coords.parquet")]) == 0
+    for name, extra in (
+        (
+            "trained",
+            ["--checkpoint", str(out / "m.pt"), "--loss", "sum", "--train-name", "flickr30k"],
+        ),
+        ("zeroshot", ["--loss", "none", "--train-name", "zeroshot"]),
+    ):
+        assert (
+            main(
+                [
+                    "retrieval",
+                    "evaluate",
+                    *extra,
+                    "--eval-names",
+                    "flickr30k",
+                    "--items",
+                    feats[0],
+                    "--captions",
+                    feats[1],
+                    "--fold-size",
+                    "4",
+                    "--features-name",
+                    "clip",
+                    "--map-images",
+                    "4",
+                    "--metrics-out",
+                    str(out / f"{name}.metrics.parquet"),
+                    "--maps-out",
+                    str(out / f"{name}.png"),
+                    "--coords-out",
+                    str(out / f"{name}.coords.parquet"),
+                ]
+            )
+            == 0
+        )
         assert (out / f"{name}.png").stat().st_size > 0
         coords = pq.read_table(out / f"{name}.coords.parquet")
         assert coords.column("modality").to_pylist().count("image") == 4
     metrics = [str(out / f"{n}.metrics.parquet") for n in ("trained", "zeroshot")]
-    assert main(["retrieval", "table", "--metrics", *metrics, "--train-order", "flickr30k",
-                 "--eval-order", "flickr30k", "--out-md", str(out / "t.md"), "--out-csv", str(out / "t.csv"),
-                 "--out-parquet", str(out / "t.parquet")]) == 0
+    assert (
+        main(
+            [
+                "retrieval",
+                "table",
+                "--metrics",
+                *metrics,
+                "--train-order",
+                "flickr30k",
+                "--eval-order",
+                "flickr30k",
+                "--out-md",
+                str(out / "t.md"),
+                "--out-csv",
+                str(out / "t.csv"),
+                "--out-parquet",
+                str(out / "t.parquet"),
+            ]
+        )
+        == 0
+    )
     md = (out / "t.md").read_text()
     assert "| clip | none | zeroshot | flickr30k |" in md and "sent. 11.7/33.9/47.5" in md
 
@@ -233,8 +388,40 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
 def test_cli_names_an_unknown_reader_option(tmp_path, capsys) -> None:
     from semspace.cli import main
 
-    status = main(["retrieval", "pairs", "--format", "visual_genome", "--root", str(tmp_path),
-                   "--options", '{"test_pair": 5}', "--out", str(tmp_path / "p.parquet")])
+    status = main(
+        [
+            "retrieval",
+            "pairs",
+            "--format",
+            "visual_genome",
+            "--root",
+            str(tmp_path),
+            "--options",
+            '{"test_pair": 5}',
+            "--out",
+            str(tmp_path / "p.parquet"),
+        ]
+    )
     assert status == 2
     assert "test_pair" in capsys.readouterr().err
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_overlap_check_names_the_shared_images() -> None:
+    from semspace.experiments.retrieval import (
+        SplitOverlapError,
+        check_disjoint_images,
+        image_of_key,
+        overlapping_images,
+    )
+
+    assert image_of_key("3.jpg#10,0,150,200") == image_of_key("3.jpg") == "3.jpg"
+    train = ["1.jpg#0,0,5,5", "3.jpg#10,0,150,200", "3.jpg#1,1,2,2", "7.jpg#0,0,1,1"]
+    test = ["3.jpg", "5.jpg", "7.jpg"]
+    assert overlapping_images(train, test) == ["3.jpg", "7.jpg"]
+    with pytest.raises(
+        SplitOverlapError,
+        match=r"entities holds 2 image\(s\) of evaluation set flickr30k: 3.jpg, 7.jpg",
+    ):
+        check_disjoint_images(train, test, "entities", "flickr30k")
+    check_disjoint_images(train[:1], test, "entities", "flickr30k")  # disjoint: no error

@@ -150,7 +150,9 @@ class Phrase:
 def parse_sentence(line: str) -> tuple[str, list[Phrase]]:
     """A Sentences/<id>.txt line → (plain sentence, its marked phrases)."""
     phrases = [
-        Phrase(m.group(1), tuple(t for t in m.group(2).split("/") if t), " ".join(m.group(3).split()))
+        Phrase(
+            m.group(1), tuple(t for t in m.group(2).split("/") if t), " ".join(m.group(3).split())
+        )
         for m in _PHRASE.finditer(line)
     ]
     plain = " ".join(_PHRASE.sub(lambda m: m.group(3), line).split())
@@ -225,6 +227,9 @@ def entity_pairs(
     ``boxes``: ``union`` pairs a phrase with the box enclosing all of its entity's boxes
     ("two men" → one crop); ``each`` pairs it with every box separately. Phrases whose entity
     has no box (scene, not visual) are left out, as are exact duplicates (same crop, same text).
+    ``karpathy`` (a Flickr30k Karpathy file, relative to ``root``) takes the splits from it
+    instead of Entities' own lists, whose train images include Karpathy test images; use it
+    whenever a model trained on Entities is evaluated on the Flickr30k Karpathy test split.
     """
     if boxes not in ("union", "each"):
         raise ValueError("option `boxes` must be union or each")
@@ -236,7 +241,10 @@ def entity_pairs(
     for image_id, split in read_split_lists(root, karpathy):
         if split not in wanted:
             continue
-        sentences, annotation = root / "Sentences" / f"{image_id}.txt", root / "Annotations" / f"{image_id}.xml"
+        sentences, annotation = (
+            root / "Sentences" / f"{image_id}.txt",
+            root / "Annotations" / f"{image_id}.xml",
+        )
         if not sentences.is_file() or not annotation.is_file():
             missing += 1
             continue

@@ -2,8 +2,9 @@
 VSE hinge ranking loss (sum of violations, or the hardest negative only: VSE++ "max").
 
 Training runs on cached features, so it is fast on a GPU and fine on a CPU. The dev split
-is evaluated after every epoch (sentence + image R@1/5/10 summed, "rsum"); the best epoch is
-checkpointed and training stops after ``patience`` epochs without improvement.
+is evaluated after every epoch (sentence + image R@1/5/10 summed, "rsum") and the best epoch is
+checkpointed. All ``epochs`` are trained, as in the paper (100); early stopping after
+``patience`` epochs without improvement is off unless ``patience`` is set.
 """
 
 from __future__ import annotations
@@ -49,13 +50,17 @@ class TrainConfig:
     lr: float = 2e-5
     batch_size: int = 1024
     epochs: int = 100
-    patience: int = 10
+    patience: int | None = None  # None: no early stopping (the paper trains all epochs)
     fold_size: int = 1000
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(
+                f"patience must be at least 1, or None for no early stopping, not {self.patience}"
+            )
 
 
 class JointSpace(nn.Module):
@@ -100,13 +105,19 @@ def vse_loss(
     return cost_text.sum() + cost_image.sum()
 
 
-def project(model: JointSpace, features: PairedFeatures, device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+def project(
+    model: JointSpace, features: PairedFeatures, device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Image and text features of ``features`` in the joint space (numpy, L2-normalised)."""
     device = device or next(model.parameters()).device
     model.eval()
     with torch.no_grad():
-        im = model.encode_images(torch.as_tensor(features.images, dtype=torch.float32, device=device))
-        tx = model.encode_texts(torch.as_tensor(features.text_features, dtype=torch.float32, device=device))
+        im = model.encode_images(
+            torch.as_tensor(features.images, dtype=torch.float32, device=device)
+        )
+        tx = model.encode_texts(
+            torch.as_tensor(features.text_features, dtype=torch.float32, device=device)
+        )
     return im.cpu().numpy(), tx.cpu().numpy()
 
 
@@ -133,7 +144,9 @@ def train(
     dev = pick_device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = JointSpace(train_set.images.shape[1], train_set.text_features.shape[1], config.dim).to(dev)
+    model = JointSpace(train_set.images.shape[1], train_set.text_features.shape[1], config.dim).to(
+        dev
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     images = torch.as_tensor(train_set.images, dtype=torch.float32, device=dev)
     texts = torch.as_tensor(train_set.text_features, dtype=torch.float32, device=dev)
@@ -166,15 +179,24 @@ def train(
             optimiser.step()
             total += float(loss.detach())
             batches += 1
-        row = {"epoch": epoch, "train_loss": total / batches, "dev_rsum": None,
-               "dev_sentence_r1": None, "dev_image_r1": None, "best": False}
+        row = {
+            "epoch": epoch,
+            "train_loss": total / batches,
+            "dev_rsum": None,
+            "dev_sentence_r1": None,
+            "dev_image_r1": None,
+            "best": False,
+        }
         improved = True
         if use_dev:
             im, tx = project(model, dev_set, dev)
             res = evaluate(im, tx, dev_set.text_item, config.fold_size)
             score = rsum(res)
-            row.update(dev_rsum=score, dev_sentence_r1=res["sentence"]["r1"],
-                       dev_image_r1=res["image"]["r1"])
+            row.update(
+                dev_rsum=score,
+                dev_sentence_r1=res["sentence"]["r1"],
+                dev_image_r1=res["image"]["r1"],
+            )
             improved = best_rsum is None or score > best_rsum
             if improved:
                 best_rsum = score
@@ -188,11 +210,12 @@ def train(
         rows.append(row)
         log.info(
             "epoch %d: loss %.4f, dev rsum %s%s",
-            epoch, row["train_loss"],
+            epoch,
+            row["train_loss"],
             "n/a" if row["dev_rsum"] is None else f"{row['dev_rsum']:.1f}",
             " (best)" if improved else "",
         )
-        if use_dev and stale >= config.patience:
+        if use_dev and config.patience is not None and stale >= config.patience:
             log.info("early stop after %d epochs without improvement", stale)
             break
     assert best_state is not None

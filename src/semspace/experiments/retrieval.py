@@ -62,6 +62,7 @@ DROPPED = pa.schema(
     ]
 )
 
+
 def text_embeddings_schema(dim: int) -> pa.Schema:
     """Text embeddings of a dataset: one row per distinct text."""
     return pa.schema(
@@ -134,12 +135,49 @@ class PairedFeatures:
         )
 
 
+# ---------------------------------------------------------------- disjoint splits
+
+
+class SplitOverlapError(SemspaceError):
+    """A training set holds images of an evaluation set (e.g. Entities train vs Karpathy test)."""
+
+
+def image_of_key(key: str) -> str:
+    """The image file of an item key: ``3.jpg#10,0,150,200`` (a crop) and ``3.jpg`` → ``3.jpg``."""
+    return key.split("#", 1)[0]
+
+
+def overlapping_images(train_keys: Sequence[str], held_out_keys: Sequence[str]) -> list[str]:
+    """Sorted images that items of both key lists come from (crops count as their image)."""
+    return sorted({image_of_key(k) for k in train_keys} & {image_of_key(k) for k in held_out_keys})
+
+
+def check_disjoint_images(
+    train_keys: Sequence[str], held_out_keys: Sequence[str], train_name: str, held_out_name: str
+) -> None:
+    """Stop with :class:`SplitOverlapError` naming the shared images when the two sets share any.
+
+    Flickr30k Entities' own split lists differ from Karpathy's: read with the option
+    ``karpathy`` (the Flickr30k Karpathy file), its splits agree with the Flickr30k eval set.
+    """
+    shared = overlapping_images(train_keys, held_out_keys)
+    if shared:
+        shown = ", ".join(shared[:5]) + (", ..." if len(shared) > 5 else "")
+        raise SplitOverlapError(
+            f"training set {train_name} holds {len(shared)} image(s) of evaluation set "
+            f"{held_out_name}: {shown}; read Flickr30k Entities with the option "
+            "`karpathy: <the Flickr30k Karpathy file>` so that both use Karpathy's splits"
+        )
+
+
 # ---------------------------------------------------------------- building features
 
 
 def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+    return np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
+        -1, dim
+    )
 
 
 def build_features(
@@ -217,7 +255,9 @@ def build_features(
     return items, captions, dropped_table
 
 
-def features_from_tables(items: pa.Table, captions: pa.Table, splits: Sequence[str]) -> PairedFeatures:
+def features_from_tables(
+    items: pa.Table, captions: pa.Table, splits: Sequence[str]
+) -> PairedFeatures:
     """The rows of ``splits`` from an (items, captions) pair of tables as PairedFeatures."""
     item_mask = np.isin(np.asarray(items.column("split").to_pylist(), dtype=object), list(splits))
     keys = [k for k, m in zip(items.column("key").to_pylist(), item_mask, strict=True) if m]
@@ -228,7 +268,9 @@ def features_from_tables(items: pa.Table, captions: pa.Table, splits: Sequence[s
     cap_keys = captions.column("key").to_pylist()
     cap_mask = np.array([k in row for k in cap_keys], dtype=bool)
     texts = [t for t, m in zip(captions.column("text").to_pylist(), cap_mask, strict=True) if m]
-    text_item = np.array([row[k] for k, m in zip(cap_keys, cap_mask, strict=True) if m], dtype=np.int64)
+    text_item = np.array(
+        [row[k] for k, m in zip(cap_keys, cap_mask, strict=True) if m], dtype=np.int64
+    )
     text_features = _vectors(captions.column("embedding"), dt)[cap_mask]
     return PairedFeatures(keys, images, texts, text_features, text_item)
 
@@ -282,7 +324,9 @@ def fold_indices(n_items: int, fold_size: int) -> list[np.ndarray]:
         return [np.arange(n_items)]
     n_folds = n_items // fold_size
     if n_items % fold_size:
-        log.info("%d images after %d folds of %d are left out", n_items % fold_size, n_folds, fold_size)
+        log.info(
+            "%d images after %d folds of %d are left out", n_items % fold_size, n_folds, fold_size
+        )
     return [np.arange(i * fold_size, (i + 1) * fold_size) for i in range(n_folds)]
 
 
@@ -317,7 +361,14 @@ def metrics_table(
     results: dict[str, dict[str, float]], features: str, loss: str, train: str, eval_set: str
 ) -> pa.Table:
     rows = [
-        {"features": features, "loss": loss, "train": train, "eval": eval_set, "direction": d, **results[d]}
+        {
+            "features": features,
+            "loss": loss,
+            "train": train,
+            "eval": eval_set,
+            "direction": d,
+            **results[d],
+        }
         for d in DIRECTIONS
     ]
     return pa.Table.from_pylist(rows, schema=METRICS)
