@@ -20,14 +20,18 @@ from PIL import Image
 from semspace.cli import main
 from semspace.embed import (
     TextEmbeddingCache,
+    check_model_dir,
     embed_images,
+    embed_shard,
     embed_texts,
     flush_size,
     load_clip,
+    model_fingerprint,
     pixel_values,
     read_embeddings,
     work_dir,
 )
+from semspace.errors import ModelFolderError
 from semspace.schemas import SHARD, SKIPPED, embedding_schema
 
 TEXTS = ["a dog", "a photo of a cat", "a dog", "", "two men riding horses on a beach", "a cat"]
@@ -475,3 +479,181 @@ def test_shard_of_another_size_is_resized_with_a_warning(tmp_path, tiny_clip_dir
     ]
     expected = embed_images(clip, [resize_center_crop(im, 32) for im in decoded])
     np.testing.assert_allclose(read_embeddings([out])[1], expected, atol=1e-5)
+
+
+# ---------------------------------------------------------------- fingerprints (issue 17)
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_fingerprint_sees_weights_config_and_dtype(tiny_clip_dir, tmp_path, monkeypatch):
+    import hashlib
+
+    import semspace.embed as embed_mod
+
+    model = _copy_model(tiny_clip_dir, tmp_path / "m")
+    base = model_fingerprint(model, "float32")
+    assert base == model_fingerprint(model, "float32")  # deterministic
+    assert base == model_fingerprint(_copy_model(model, tmp_path / "m2"), "float32")  # by content
+    assert model_fingerprint(model, "bfloat16") != base
+    assert model_fingerprint(model, "auto", device="cpu") == base  # auto is float32 on CPU
+    # one changed byte of the weights, size kept, mtime put back: hashed, so still seen
+    weights = model / "model.safetensors"
+    st = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert model_fingerprint(model, "float32") != base
+    # the config alone
+    other = _copy_model(tiny_clip_dir, tmp_path / "m3")
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["logit_scale_init_value"] = 1.0
+    (other / "config.json").write_text(json.dumps(cfg))
+    assert model_fingerprint(other, "float32") != base
+
+    # Big files go through a sidecar of digests keyed by size+mtime: its digest is the file's.
+    monkeypatch.setattr(embed_mod, "_BIG_FILE", 1000)
+    fresh = _copy_model(tiny_clip_dir, tmp_path / "m4")
+    fp = model_fingerprint(fresh, "float32")
+    sidecar = json.loads((fresh / embed_mod.DIGEST_SIDECAR).read_text())
+    expected = hashlib.sha256((fresh / "model.safetensors").read_bytes()).hexdigest()
+    assert sidecar["model.safetensors"]["sha256"] == expected
+    assert fp == base  # the sidecar itself is not part of the fingerprint
+    assert model_fingerprint(fresh, "float32") == fp
+
+
+def test_missing_or_weightless_model_folder_is_a_clear_error(tiny_clip_dir, tmp_path):
+    missing = tmp_path / "models" / "clip-b32"
+    with pytest.raises(ModelFolderError, match="clip-b32.*not found"):
+        load_clip(missing, device="cpu")
+    empty = _copy_model(tiny_clip_dir, tmp_path / "noweights")
+    (empty / "model.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match="noweights.*no weights"):
+        load_clip(empty, device="cpu")
+    with pytest.raises(ModelFolderError, match="noweights"):
+        model_fingerprint(empty)
+    assert check_model_dir("openai/clip-vit-base-patch32") is None  # a hub id is let through
+    assert check_model_dir(tiny_clip_dir) == Path(tiny_clip_dir)
+
+
+def test_text_cache_redoes_vectors_of_new_weights_at_the_same_path(tiny_clip_dir, tmp_path, caplog):
+    """Issue 17.1: new weights saved where the old ones were must not reuse the old vectors."""
+    from semspace.demo.models import build_tiny_clip
+
+    model = _copy_model(tiny_clip_dir, tmp_path / "resources" / "models" / "clip")
+    cache_path = tmp_path / "text_cache.parquet"
+    old_clip = load_clip(model, device="cpu")
+    old = embed_texts(old_clip, TEXTS, cache=TextEmbeddingCache(cache_path))
+
+    build_tiny_clip(model, seed=1, layers=3)  # e.g. demo.clip.layers changed
+    new_clip = load_clip(model, device="cpu")
+    assert new_clip.model_id == old_clip.model_id and new_clip.fingerprint != old_clip.fingerprint
+    uncached = embed_texts(new_clip, TEXTS)
+    assert not np.allclose(uncached, old, atol=1e-3)  # the new model really differs
+    with caplog.at_level("INFO", logger="semspace.embed"):
+        cache = TextEmbeddingCache(cache_path)
+        got = embed_texts(new_clip, TEXTS, cache=cache)
+    np.testing.assert_allclose(got, uncached, atol=1e-6)
+    assert any("discarding 5 vectors" in r.getMessage() for r in caplog.records)
+    # the file now holds the new vectors only, under the new fingerprint
+    table = pq.read_table(cache_path)
+    assert set(table["fingerprint"].to_pylist()) == {new_clip.fingerprint}
+    assert table.num_rows == 5
+
+    # and the dtype is part of the key too: a float32 cache is not served to a float16 model
+    cache = TextEmbeddingCache(cache_path)
+    assert cache.get_many(new_clip.model_id, ["a dog"], "f" * 64) == {}
+
+
+def test_text_cache_of_the_old_format_is_discarded(clip, tmp_path):
+    path = tmp_path / "old.parquet"
+    pq.write_table(
+        pa.table(
+            {"model": [clip.model_id], "text": ["a dog"], "embedding": [[0.0] * clip.dim]},
+        ),
+        path,
+    )
+    got = embed_texts(clip, ["a dog"], cache=TextEmbeddingCache(path))
+    np.testing.assert_allclose(got, embed_texts(clip, ["a dog"]), atol=1e-6)
+    assert pq.read_table(path)["fingerprint"].to_pylist() == [clip.fingerprint]
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after_first_part(i: int) -> None:
+    raise _Killed
+
+
+@pytest.mark.parametrize("pass_fingerprint", [True, False])
+def test_resume_with_another_model_redoes_everything(tiny_clip_dir, tmp_path, pass_fingerprint):
+    """Issue 17.3: parts of model A are never mixed into a resumed run of model B."""
+    from semspace.demo.models import build_tiny_clip
+
+    shard = tmp_path / "00000.parquet"
+    keys = _write_shard(shard, 20)
+    model_b = build_tiny_clip(tmp_path / "b", seed=7)
+
+    def run(model: Path, out: Path, after_part=None):
+        return embed_shard(
+            shard,
+            out,
+            load=lambda: load_clip(model, device="cpu"),
+            model_id="clip",
+            dim=32,
+            batch_size=4,
+            flush_every=8,
+            after_part=after_part,
+            fingerprint=model_fingerprint(model, "auto", "cpu") if pass_fingerprint else None,
+        )
+
+    out = tmp_path / "out.parquet"
+    with pytest.raises(_Killed):
+        run(tiny_clip_dir, out, _kill_after_first_part)
+    assert len(list(work_dir(out).glob("part-*.parquet"))) == 1
+    counts = run(model_b, out)
+    assert counts["resumed"] == 0 and counts["computed"] == 20
+    reference = tmp_path / "reference.parquet"
+    run(model_b, reference)
+    assert pq.read_table(out).equals(pq.read_table(reference))
+    _, vectors = read_embeddings(out)
+    b = load_clip(model_b, device="cpu")
+    imgs = [_image(i, (32, 32)) for i in range(len(keys))]
+    decoded = [Image.open(io.BytesIO(_jpeg(im))).convert("RGB") for im in imgs]
+    np.testing.assert_allclose(vectors, embed_images(b, decoded), atol=1e-5)
+
+    # the same model resumes (the fingerprint is stable across runs)
+    out2 = tmp_path / "out2.parquet"
+    with pytest.raises(_Killed):
+        run(model_b, out2, _kill_after_first_part)
+    assert run(model_b, out2)["resumed"] == 8
+    assert pq.read_table(out2).equals(pq.read_table(reference))
+
+
+def test_resume_with_another_dtype_is_discarded(tiny_clip_dir, tmp_path):
+    shard = tmp_path / "00000.parquet"
+    _write_shard(shard, 12)
+    out = tmp_path / "out.parquet"
+
+    def run(dtype: str, after_part=None):
+        return embed_shard(
+            shard,
+            out,
+            load=lambda: load_clip(tiny_clip_dir, device="cpu", dtype=dtype),
+            model_id="clip",
+            dim=32,
+            batch_size=4,
+            flush_every=4,
+            after_part=after_part,
+        )
+
+    with pytest.raises(_Killed):
+        run("bfloat16", _kill_after_first_part)
+    assert run("float32")["resumed"] == 0

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semspace.errors import InputFormatError, SemspaceError
+from semspace.errors import InputFormatError, ModelFolderError, SemspaceError
 from semspace.io import write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype
 from semspace.schemas import SHARD, SKIPPED, embedding_schema
@@ -31,6 +31,118 @@ if TYPE_CHECKING:
     from PIL import Image
 
 log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- fingerprints
+
+#: Sidecar beside the weights caching their digests, keyed by name, size and mtime.
+DIGEST_SIDECAR = ".semspace-digests.json"
+#: Files at least this large are digested through the sidecar (weights); smaller ones are read.
+_BIG_FILE = 1 << 20
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """Every file of a model folder that can change its outputs (hidden files excluded)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not p.relative_to(folder).as_posix().startswith(".")
+    )
+
+
+def _weight_digests(folder: Path, files: Sequence[Path]) -> dict[str, str]:
+    """sha256 of each big file; reused from the sidecar while its size and mtime are unchanged."""
+    sidecar = folder / DIGEST_SIDECAR
+    try:
+        known = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        known = {}
+    digests: dict[str, str] = {}
+    fresh: dict[str, dict[str, Any]] = {}
+    for path in files:
+        name = path.relative_to(folder).as_posix()
+        st = path.stat()
+        entry = known.get(name) if isinstance(known, dict) else None
+        if (
+            isinstance(entry, dict)
+            and entry.get("size") == st.st_size
+            and entry.get("mtime_ns") == st.st_mtime_ns
+        ):
+            sha = str(entry["sha256"])
+        else:
+            sha = _file_sha256(path)
+        digests[name] = sha
+        fresh[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    if fresh != known:
+        try:
+            write_json(fresh, sidecar)
+        except OSError:  # a read-only model folder: hash again next time
+            log.debug("cannot write %s; weight digests are not cached", sidecar)
+    return digests
+
+
+def check_model_dir(model_dir: str | Path) -> Path | None:
+    """The model's folder, checked to hold a config and weights; None for a hub id.
+
+    A path that exists, or that looks like a local path (absolute, ``./``, ``~``, or more than
+    one ``/``), must be a folder with ``config.json`` and weight files, else
+    :class:`ModelFolderError` naming it (instead of a transformers "Repo id" traceback).
+    """
+    text = str(model_dir)
+    path = Path(text).expanduser()
+    looks_local = (
+        path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text
+    )
+    if not looks_local:
+        return None
+    if not path.is_dir():
+        raise ModelFolderError(path, "model folder not found (run the download step first)")
+    if not (path / "config.json").is_file():
+        raise ModelFolderError(path, "model folder has no config.json")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ModelFolderError(path, "model folder has no weights (*.safetensors or *.bin)")
+    return path
+
+
+def _dtype_name(dtype: str | torch.dtype, device: str) -> str:
+    if isinstance(dtype, str):
+        dtype = resolve_dtype(dtype, pick_device(device))
+    return str(dtype).removeprefix("torch.")
+
+
+def model_fingerprint(
+    model_dir: str | Path, dtype: str | torch.dtype = "auto", device: str = "auto"
+) -> str:
+    """sha256 over a model folder's files (config, tokenizer, weight digests) and the dtype.
+
+    What was computed with a model is valid only under the same fingerprint: new weights at the
+    same path, or another dtype, give another one. ``dtype`` "auto" is resolved for ``device``.
+    A hub id (no local folder) is fingerprinted by its name only, with a warning.
+    """
+    digest = hashlib.sha256(f"dtype={_dtype_name(dtype, device)}\n".encode())
+    folder = check_model_dir(model_dir)
+    if folder is None:
+        log.warning(
+            "%s is a hub id, not a folder: its fingerprint cannot see its weights", model_dir
+        )
+        digest.update(f"hub={model_dir}\n".encode())
+        return digest.hexdigest()
+    files = _model_files(folder)
+    big = [p for p in files if p.stat().st_size >= _BIG_FILE]
+    big_digests = _weight_digests(folder, big)
+    for path in files:
+        name = path.relative_to(folder).as_posix()
+        sha = big_digests.get(name) or _file_sha256(path)
+        digest.update(f"{name}={sha}\n".encode())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- model
@@ -49,6 +161,8 @@ class Clip:
     model_id: str
     device: torch.device
     dtype: torch.dtype
+    #: ``model_fingerprint`` of the weights and dtype: the key of anything computed with them.
+    fingerprint: str = ""
 
     @property
     def dim(self) -> int:
@@ -59,8 +173,10 @@ def load_clip(model_dir: str | Path, device: str = "auto", dtype: str = "auto") 
     """Load a CLIP model, tokenizer and normalisation from a hub id or a save_pretrained folder."""
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
+    check_model_dir(model_dir)
     dev = pick_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    fingerprint = model_fingerprint(model_dir, torch_dtype)
     model = CLIPModel.from_pretrained(str(model_dir), dtype=torch_dtype).to(dev).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     processor = CLIPImageProcessor.from_pretrained(str(model_dir))
@@ -77,6 +193,7 @@ def load_clip(model_dir: str | Path, device: str = "auto", dtype: str = "auto") 
         model_id=str(model_dir),
         device=dev,
         dtype=torch_dtype,
+        fingerprint=fingerprint,
     )
 
 
@@ -84,6 +201,7 @@ def clip_dim(model_dir: str | Path) -> int:
     """Embedding size from the model's config alone (no weights, no device)."""
     from transformers import AutoConfig
 
+    check_model_dir(model_dir)
     return int(AutoConfig.from_pretrained(str(model_dir)).projection_dim)
 
 
@@ -146,6 +264,7 @@ def embed_images(clip: Clip, images: Sequence[Image.Image]) -> np.ndarray:
 TEXT_CACHE_SCHEMA = pa.schema(
     [
         pa.field("model", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
         pa.field("embedding", pa.list_(pa.float32()), nullable=False),
     ]
@@ -153,37 +272,86 @@ TEXT_CACHE_SCHEMA = pa.schema(
 
 
 class TextEmbeddingCache:
-    """Text → vector, per model id, kept in one Parquet file (``TEXT_CACHE_SCHEMA``).
+    """Text → vector, per model id and that model's fingerprint, in one Parquet file.
 
-    ``embed_texts`` looks texts up here and adds what it computes; ``save`` writes atomically
-    (``embed_texts`` calls it whenever it added something, unless ``autosave=False``).
+    Each model id holds vectors of one fingerprint (``model_fingerprint``: weights, config,
+    dtype). Asked with another fingerprint, its old vectors are discarded, with a log line, and
+    redone: new weights at the same path never reuse old vectors. ``embed_texts`` looks texts up
+    here and adds what it computes; ``save`` writes atomically (``embed_texts`` calls it whenever
+    it added something, unless ``autosave=False``). A cache of the older format (no fingerprint
+    column) is read as of unknown fingerprint, so it is discarded on first use.
     """
 
     def __init__(self, path: str | Path, autosave: bool = True) -> None:
         self.path = Path(path)
         self.autosave = autosave
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._fingerprints: dict[str, str] = {}
         self._dirty = False
         if self.path.exists():
             try:
                 table = pq.read_table(self.path)
+                if "fingerprint" not in table.column_names:
+                    table = table.append_column(
+                        "fingerprint", pa.array([""] * table.num_rows, type=pa.string())
+                    )
                 table = table.select(TEXT_CACHE_SCHEMA.names).cast(TEXT_CACHE_SCHEMA)
             except (pa.ArrowInvalid, KeyError, ValueError) as exc:
                 raise InputFormatError(
                     self.path, f"not a text-embedding cache ({exc}); delete it"
                 ) from exc
-            for model, text, vec in zip(
+            for model, fp, text, vec in zip(
                 table["model"].to_pylist(),
+                table["fingerprint"].to_pylist(),
                 table["text"].to_pylist(),
                 table["embedding"].to_pylist(),
             ):
+                if self._fingerprints.setdefault(model, fp) != fp:
+                    # Rows of two fingerprints for one model (made outside this class): trust none.
+                    self._fingerprints[model] = ""
                 self._vectors[(model, text)] = np.asarray(vec, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self._vectors)
 
-    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vectors of those ``texts`` that are present, by text."""
+    @property
+    def dirty(self) -> bool:
+        """Whether the cache differs from its file."""
+        return self._dirty
+
+    def fingerprint(self, model_id: str) -> str | None:
+        """The fingerprint of the vectors held for ``model_id`` (None if it has none)."""
+        return self._fingerprints.get(model_id)
+
+    def _claim(self, model_id: str, fingerprint: str | None) -> None:
+        """Discard ``model_id``'s vectors if they were made under another fingerprint."""
+        if fingerprint is None:
+            return
+        old = self._fingerprints.get(model_id)
+        if old is not None and old != fingerprint:
+            stale = [k for k in self._vectors if k[0] == model_id]
+            for k in stale:
+                del self._vectors[k]
+            log.info(
+                "text cache %s: discarding %d vectors of %s made by other weights or dtype "
+                "(fingerprint %s, now %s)",
+                self.path,
+                len(stale),
+                model_id,
+                old[:12] or "unknown",
+                fingerprint[:12],
+            )
+            self._dirty = self._dirty or bool(stale)
+        self._fingerprints[model_id] = fingerprint
+
+    def get_many(
+        self, model_id: str, texts: Sequence[str], fingerprint: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """The cached vectors of those ``texts`` that are present, by text.
+
+        With ``fingerprint``, vectors of ``model_id`` made under another one are discarded first.
+        """
+        self._claim(model_id, fingerprint)
         found = {}
         for text in texts:
             vec = self._vectors.get((model_id, text))
@@ -191,9 +359,16 @@ class TextEmbeddingCache:
                 found[text] = vec
         return found
 
-    def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def put_many(
+        self,
+        model_id: str,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        fingerprint: str | None = None,
+    ) -> None:
         if len(texts) != len(vectors):
             raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        self._claim(model_id, fingerprint if fingerprint is not None else "")
         for text, vec in zip(texts, vectors):
             self._vectors[(model_id, text)] = np.asarray(vec, dtype=np.float32)
         self._dirty = self._dirty or len(texts) > 0
@@ -203,6 +378,7 @@ class TextEmbeddingCache:
         table = pa.table(
             {
                 "model": [m for m, _ in keys],
+                "fingerprint": [self._fingerprints.get(m, "") for m, _ in keys],
                 "text": [t for _, t in keys],
                 "embedding": [self._vectors[k].tolist() for k in keys],
             },
@@ -253,16 +429,16 @@ def embed_texts(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     distinct = list(dict.fromkeys(texts))
     vectors: dict[str, np.ndarray] = (
-        cache.get_many(clip.model_id, distinct) if cache is not None else {}
+        cache.get_many(clip.model_id, distinct, clip.fingerprint) if cache is not None else {}
     )
     missing = [t for t in distinct if t not in vectors]
     if missing:
         computed = _encode_texts(clip, missing, batch_size)
         vectors.update(zip(missing, computed))
         if cache is not None:
-            cache.put_many(clip.model_id, missing, computed)
-            if cache.autosave:
-                cache.save()
+            cache.put_many(clip.model_id, missing, computed, clip.fingerprint)
+    if cache is not None and cache.autosave and cache.dirty:  # added to, or stale rows dropped
+        cache.save()
     if not texts:
         return np.zeros((0, clip.dim), dtype=np.float32)
     return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False)
@@ -382,6 +558,7 @@ def embed_shard(
     flush_every: int,
     after_part: Callable[[int], None] | None = None,
     workers: int = 4,
+    fingerprint: str | None = None,
 ) -> dict[str, int]:
     """Embed every image of ``shard`` into ``out``, resuming from part files of a killed run.
 
@@ -389,6 +566,10 @@ def embed_shard(
     ``flush_size`` rows, so a resumed run computes the very same batches as an uninterrupted one.
     ``load`` is called only if some part is still to be computed; ``after_part(i)`` is called
     after part ``i`` is written; ``workers`` threads decode images. Returns row counts.
+
+    Parts are reused only if made under the same ``fingerprint`` (``model_fingerprint`` of the
+    weights and dtype) as well as the same shard and settings; others are discarded, with a log
+    line. Without ``fingerprint`` the model is loaded first to learn its own.
     """
     shard, out = Path(shard), Path(out)
     table = read_shard_table(shard)
@@ -396,6 +577,10 @@ def embed_shard(
     n = len(keys)
     per_part = flush_size(batch_size, flush_every)
     work = work_dir(out)
+    clip: Clip | None = None
+    if fingerprint is None:
+        clip = load()
+        fingerprint = clip.fingerprint
     meta = {
         "shard": str(shard),
         "shard_sha256": _sha256(shard),
@@ -403,6 +588,7 @@ def embed_shard(
         "batch_size": batch_size,
         "per_part": per_part,
         "model": model_id,
+        "fingerprint": fingerprint,
         "dim": dim,
     }
     meta_path = work / "meta.json"
@@ -412,7 +598,7 @@ def embed_shard(
         except (OSError, ValueError):
             same = False
         if not same:
-            log.info("discarding %s: made with other settings", work)
+            log.info("discarding %s: made with another model, dtype, shard or settings", work)
             shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():
@@ -430,7 +616,13 @@ def embed_shard(
     if resumed_rows:
         log.info("resuming: %d of %d rows already embedded in %s", resumed_rows, n, work)
     if todo:
-        clip = load()
+        if clip is None:
+            clip = load()
+            if clip.fingerprint and clip.fingerprint != fingerprint:
+                raise SemspaceError(
+                    f"model {model_id} loaded with fingerprint {clip.fingerprint[:12]}, "
+                    f"not the {fingerprint[:12]} given (were its weights replaced meanwhile?)"
+                )
         if clip.dim != dim:
             raise SemspaceError(f"model gives {clip.dim}-d embeddings, config says {dim}")
         size = clip.image_size
@@ -549,10 +741,12 @@ def summarise_embeddings(
 __all__ = [
     "Clip",
     "TextEmbeddingCache",
+    "check_model_dir",
     "embed_images",
     "embed_shard",
     "embed_texts",
     "load_clip",
+    "model_fingerprint",
     "pixel_values",
     "read_embeddings",
     "summarise_embeddings",
