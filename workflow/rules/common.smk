@@ -74,12 +74,30 @@ def dataset_root_input(wildcards):
     return dataset_root(wildcards.dataset)
 
 
+def dataset_images_root_input(wildcards):
+    """The folder of the dataset named by `images_from` (none when the images are its own)."""
+    source = dataset_config(wildcards.dataset).get("images_from")
+    return [dataset_root(source)] if source else []
+
+
 def dataset_format(wildcards):
     return dataset_config(wildcards.dataset)["format"]
 
 
+def dataset_options(dataset):
+    """Reader options; with `images_from`, `images` becomes a path relative to this dataset's
+    folder that leads into the other dataset's folder (so both may live anywhere)."""
+    entry = dataset_config(dataset)
+    options = dict(entry.get("options", {}))
+    source = entry.get("images_from")
+    if source:
+        images = os.path.join(dataset_root(source), options.get("images", ""))
+        options["images"] = os.path.relpath(images, dataset_root(dataset))
+    return options
+
+
 def dataset_options_json(wildcards):
-    return json.dumps(dataset_config(wildcards.dataset).get("options", {}))
+    return json.dumps(dataset_options(wildcards.dataset))
 
 
 def download_spec(wildcards):

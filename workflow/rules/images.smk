@@ -5,6 +5,7 @@
 checkpoint images_manifest:
     input:
         root=dataset_root_input,
+        images_root=dataset_images_root_input,
     output:
         manifest=result_path("manifests/{dataset}.parquet"),
     log:
@@ -27,6 +28,7 @@ rule images_resize:
     input:
         manifest=result_path("manifests/{dataset}.parquet"),
         root=dataset_root_input,
+        images_root=dataset_images_root_input,
     output:
         shard=result_path("shards/{dataset}/{model}/{shard}.parquet"),
         skipped=result_path("shards/{dataset}/{model}/{shard}.skipped.parquet"),

@@ -37,6 +37,7 @@ rule retrieval_demo_data:
 rule retrieval_pairs:
     input:
         root=dataset_root_input,
+        images_root=dataset_images_root_input,
     output:
         pairs=result_path("retrieval/pairs/{dataset}.parquet"),
     log:
