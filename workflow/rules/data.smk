@@ -13,8 +13,10 @@ rule download_dataset:
         "../../envs/cpu.yaml"
     params:
         spec=download_spec,
+        lock=config["downloads_lock"],
     shell:
-        "semspace download dataset --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "semspace download dataset --spec {params.spec:q} --lock {params.lock}"
+        " --out {output} > {log} 2>&1"
 
 
 rule download_model:
@@ -29,6 +31,7 @@ rule download_model:
     params:
         hub_id=model_hub_id,
         revision=model_revision,
+        lock=config["downloads_lock"],
     shell:
         "semspace download model --hub-id {params.hub_id} --revision {params.revision}"
-        " --out {output} > {log} 2>&1"
+        " --lock {params.lock} --out {output} > {log} 2>&1"

@@ -10,7 +10,12 @@ def _dataset(args: argparse.Namespace) -> int:
     from semspace.download import fetch_dataset
 
     fetch_dataset(
-        args.spec, Path(args.out), retries=args.retries, timeout=args.timeout, backoff=args.backoff
+        args.spec,
+        Path(args.out),
+        retries=args.retries,
+        timeout=args.timeout,
+        backoff=args.backoff,
+        lock=args.lock,
     )
     return 0
 
@@ -18,7 +23,7 @@ def _dataset(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace) -> int:
     from semspace.download import fetch_model
 
-    fetch_model(args.hub_id, args.revision, Path(args.out))
+    fetch_model(args.hub_id, args.revision, Path(args.out), lock=args.lock)
     return 0
 
 
@@ -32,15 +37,27 @@ def _file(args: argparse.Namespace) -> int:
         retries=args.retries,
         timeout=args.timeout,
         backoff=args.backoff,
+        lock=args.lock,
+        expect_archive=args.archive,
+        allow_html=args.allow_html,
     )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    def add_lock(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--lock",
+            default=None,
+            help="lock file of digests and hub commits (resources/downloads.lock.json in the "
+            "workflow): the first download records, every later one is checked",
+        )
+
     p = subparsers.add_parser("download", help="fetch datasets and models (resumable, checksummed)")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
+        add_lock(q)
         q.add_argument("--retries", type=int, default=3, help="extra attempts after a failure")
         q.add_argument(
             "--timeout", type=float, default=60.0, help="seconds without data before retrying"
@@ -59,11 +76,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--hub-id", required=True)
     m.add_argument("--revision", default="main")
     m.add_argument("--out", required=True)
+    add_lock(m)
     m.set_defaults(func=_model)
 
     f = sub.add_parser("file", help="fetch one URL to a file")
     f.add_argument("--url", required=True)
     f.add_argument("--out", required=True)
     f.add_argument("--sha256", default=None)
+    f.add_argument(
+        "--archive", action="store_true", help="an archive is expected: an HTML body fails"
+    )
+    f.add_argument(
+        "--allow-html", action="store_true", help="accept an HTML answer (off: it fails)"
+    )
     common(f)
     f.set_defaults(func=_file)
