@@ -524,3 +524,92 @@ def test_real_vwsd_trial_images(tmp_path: Path) -> None:
     flat = np.round(rgba[..., :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
     expected = np.asarray(resize_center_crop(Image.fromarray(flat), 224)).astype(int)
     assert np.abs(np.asarray(images[png]).astype(int) - expected).max() <= 1
+
+
+# ---------------------------------------------------------------- extreme aspect ratios (issue 17.2)
+
+
+def _strip(width: int, colour: tuple[int, int, int]) -> Image.Image:
+    """A width×1 strip, random but ``colour`` over its middle 41 pixels."""
+    arr = np.random.default_rng(0).integers(0, 256, size=(1, width, 3), dtype=np.uint8)
+    mid = width // 2
+    arr[0, mid - 20 : mid + 21] = colour
+    return Image.fromarray(arr)
+
+
+def test_300000_by_1_strip_is_resized_in_bounded_memory(tmp_path: Path) -> None:
+    """The 955-byte PNG of the issue: its 224-high resize would be 67 million pixels wide."""
+    import tracemalloc
+
+    colour = (12, 200, 99)
+    path = tmp_path / "strip.png"
+    _strip(300_000, colour).save(path, optimize=True)
+    manifest = make_dataset(tmp_path, 1, {})
+    manifest = pa.concat_tables(
+        [
+            manifest,
+            pa.Table.from_pylist([{"key": "strip", "path": "strip.png"}], schema=MANIFEST),
+        ]
+    )
+    tracemalloc.start()
+    stats = write_shard(
+        manifest,
+        tmp_path,
+        0,
+        10,
+        224,
+        encoding="png",
+        out=tmp_path / "s.parquet",
+        skipped_out=tmp_path / "s.skipped.parquet",
+    )
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert stats.written == 2 and stats.skipped == 0
+    assert peak < 200 * 2**20  # far below the 15 GB of the unbounded resize
+    images = dict(read_shard_images(tmp_path / "s.parquet"))
+    arr = np.asarray(images["strip"])
+    assert arr.shape == (224, 224, 3)
+    # the centre crop of the upscaled strip covers one source pixel: the middle colour
+    assert np.abs(arr.astype(int) - np.array(colour)).max() <= 1
+
+
+@pytest.mark.parametrize("wh", [(2000, 3), (3, 2000), (700, 20)])
+def test_bounded_resize_matches_the_two_step_way(wh: tuple[int, int]) -> None:
+    """The region-only resample gives what resizing the whole and cropping gives."""
+    w, h = wh
+    img = pattern(w, h)
+    size = 32
+    new_w, new_h = resize_shape(w, h, size)
+    assert new_w * new_h > 16 * size * size  # these take the bounded path
+    whole = img.resize((new_w, new_h), resample=Image.Resampling.BICUBIC)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    expected = np.asarray(whole.crop((left, top, left + size, top + size))).astype(int)
+    got = np.asarray(resize_center_crop(img, size)).astype(int)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).mean() < 1.0
+
+
+def test_image_that_cannot_be_resized_is_a_counted_skip(tmp_path: Path, monkeypatch) -> None:
+    import semspace.images as images_mod
+
+    manifest = make_dataset(tmp_path, 3)
+    real = images_mod.resize_center_crop
+
+    def failing(img: Image.Image, size: int) -> Image.Image:
+        if img.width == 31:  # img01.png
+            raise MemoryError
+        return real(img, size)
+
+    monkeypatch.setattr(images_mod, "resize_center_crop", failing)
+    stats = write_shard(
+        manifest,
+        tmp_path,
+        0,
+        10,
+        16,
+        out=tmp_path / "s.parquet",
+        skipped_out=tmp_path / "s.skipped.parquet",
+    )
+    assert stats.written == 2 and stats.reasons == {"cannot_resize": 1}
+    listed = pq.read_table(tmp_path / "s.skipped.parquet").to_pylist()
+    assert [(r["path"], r["reason"]) for r in listed] == [("img01.png", "cannot_resize")]

@@ -41,6 +41,7 @@ REASONS = (
     "too_many_pixels",  # header size above max_pixels (never decoded)
     "unsupported_mode",  # a pixel mode with no sensible RGB conversion
     "bad_box",  # the crop box is empty or outside the image
+    "cannot_resize",  # the resized image cannot be made (memory, degenerate geometry)
     "unreadable",  # anything else the decoder rejects
 )
 
@@ -197,13 +198,26 @@ def resize_shape(width: int, height: int, size: int) -> tuple[int, int]:
     return (new_short, new_long) if width <= height else (new_long, new_short)
 
 
+#: Above this many times ``size``² pixels the intermediate of resize-then-crop is not made.
+_MAX_INTERMEDIATE = 16
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Shortest side to ``size`` (bicubic), then the centre ``size``×``size`` crop."""
+    """Shortest side to ``size`` (bicubic), then the centre ``size``×``size`` crop.
+
+    For a very elongated image (a 300000×1 strip) the resized whole would not fit in memory;
+    then only the source region of the crop is resampled, straight to ``size``×``size``, which
+    gives the same geometry (pixels differ by at most a few levels from the two-step way).
+    """
     new_w, new_h = resize_shape(img.width, img.height, size)
-    if (new_w, new_h) != img.size:
-        img = img.resize((new_w, new_h), resample=Image.Resampling.BICUBIC)
     top = (new_h - size) // 2
     left = (new_w - size) // 2
+    if new_w * new_h > _MAX_INTERMEDIATE * size * size:
+        sx, sy = img.width / new_w, img.height / new_h
+        box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+        return img.resize((size, size), resample=Image.Resampling.BICUBIC, box=box)
+    if (new_w, new_h) != img.size:
+        img = img.resize((new_w, new_h), resample=Image.Resampling.BICUBIC)
     if (left, top, new_w, new_h) == (0, 0, size, size):
         return img
     return img.crop((left, top, left + size, top + size))
@@ -228,10 +242,17 @@ def load_and_resize(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode, crop the optional box (original pixels, after the EXIF transpose) and resize."""
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
     img = decode_image(path, max_pixels=max_pixels)
     if box is not None:
         img = crop_box(img, box)
-    return resize_center_crop(img, size)
+    try:
+        return resize_center_crop(img, size)
+    except (MemoryError, ValueError, OSError) as exc:
+        raise BadImageError(
+            "cannot_resize", f"{img.width}x{img.height} to {size}x{size}: {exc!r}"
+        ) from None
 
 
 # ---------------------------------------------------------------- shards
