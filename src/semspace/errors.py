@@ -29,3 +29,7 @@ class DownloadError(SemspaceError):
 
 class ModelFolderError(InputFormatError):
     """A model folder given to a command is missing or lacks its config or weights."""
+
+
+class GpuUnavailableError(SemspaceError):
+    """A job that must run on a GPU (``--device cuda`` or ``runtime.require_gpu``) sees none."""

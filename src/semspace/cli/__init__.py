@@ -7,6 +7,7 @@ each sub-command sets ``func(args) -> int | None``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -14,15 +15,38 @@ import sys
 
 from semspace import __version__
 from semspace.errors import SemspaceError
-from semspace.runtime import setup_logging
+from semspace.runtime import env_flag, setup_logging
+
+#: Namespace attribute set by ``add_runtime_args``: the command may use a GPU, so ``main`` takes
+#: a GPU slot for it (see ``semspace.devices.gpu_slot``) before the command runs.
+USES_GPU = "_uses_gpu"
 
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--device``, ``--dtype``, ``--seed``: the flags every command that runs a model takes
-    (the workflow passes them from the config's ``runtime`` section)."""
+    """``--device``, ``--dtype``, ``--seed``, ``--require-gpu``: the flags every command that runs
+    a model takes (the workflow passes them from the config's ``runtime`` section). A command
+    with these flags gets its GPU slot from ``main``, in one place, before it loads a model."""
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--require-gpu",
+        action="store_true",
+        default=env_flag("SEMSPACE_REQUIRE_GPU"),
+        help="fail instead of warning when no CUDA device is visible (unless --device cpu)",
+    )
+    parser.set_defaults(**{USES_GPU: True})
+
+
+def run_command(args: argparse.Namespace) -> int | None:
+    """Runs ``args.func``; inside a GPU slot when the command has runtime flags."""
+    slot: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if getattr(args, USES_GPU, False):
+        from semspace.devices import gpu_slot
+
+        slot = gpu_slot(args.device, require_gpu=bool(getattr(args, "require_gpu", False)))
+    with slot:
+        return args.func(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
-        status = args.func(args)
+        status = run_command(args)
     except SemspaceError as exc:
         logging.getLogger("semspace").error("%s", exc)
         print(f"semspace {args.command}: error: {exc}", file=sys.stderr)
