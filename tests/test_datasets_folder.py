@@ -81,7 +81,10 @@ def test_cli_manifest(tree: Path, tmp_path: Path) -> None:
     table = pq.read_table(out)
     assert table.schema.equals(MANIFEST)
     assert table.column("key").to_pylist() == ["b/1.jpeg", "b/2.jpg", "b/c/deep.webp"]
-    assert cli_main(["images", "manifest", "--format", "nope", "--root", str(tree), "--out", str(out)]) == 2
+    assert (
+        cli_main(["images", "manifest", "--format", "nope", "--root", str(tree), "--out", str(out)])
+        == 2
+    )
     assert (
         cli_main(
             [
@@ -99,3 +102,68 @@ def test_cli_manifest(tree: Path, tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+# ---------------------------------------------------------------- symlinks (issue 17.5)
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4)).save(path, format="PNG")
+
+
+def test_symlinked_folders_are_followed_and_loops_counted(tmp_path: Path) -> None:
+    import json
+
+    elsewhere = tmp_path / "elsewhere"
+    _png(elsewhere / "x.png")
+    _png(elsewhere / "sub" / "y.jpg")
+    root = tmp_path / "data"
+    _png(root / "a.png")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "b").mkdir()
+    (root / "b" / "up").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "b" / "self").symlink_to(root / "b", target_is_directory=True)  # another
+    (root / "gone.png").symlink_to(tmp_path / "no-such.png")  # dangling
+    (root / "alias.png").symlink_to(root / "a.png")  # a linked file is a file
+    table = image_manifest(root)
+    assert table.column("key").to_pylist() == [
+        "a.png",
+        "alias.png",
+        "linked/sub/y.jpg",
+        "linked/x.png",
+    ]
+    assert json.loads(table.schema.metadata[b"left_out"]) == {"symlink_loop": 2, "broken_link": 1}
+    # the pattern applies to the paths under the link as to any other
+    assert image_manifest(root, pattern="linked/*").column("key").to_pylist() == ["linked/x.png"]
+
+
+def test_nothing_left_out_gives_empty_counts(tree: Path) -> None:
+    import json
+
+    assert json.loads(image_manifest(tree).schema.metadata[b"left_out"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("rel", "pattern", "expected"),
+    [
+        ("b/c/deep.webp", "**/*", True),
+        ("a.png", "**/*", True),
+        ("b/1.jpg", "b/*", True),
+        ("b/c/deep.webp", "b/*", False),
+        ("x/b/1.jpg", "b/*", False),
+        ("a.png", "*", True),
+        ("b/1.jpg", "*", False),
+        ("b/c/deep.webp", "b/**/*.webp", True),
+        ("b/deep.webp", "b/**/*.webp", True),
+        ("A.PNG", "*.png", False),
+    ],
+)
+def test_glob_match_agrees_with_path_glob(tmp_path: Path, rel: str, pattern: str, expected: bool):
+    from semspace.datasets.folder import glob_match
+
+    (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / rel).write_bytes(b"")
+    by_pathlib = any(p.relative_to(tmp_path).as_posix() == rel for p in tmp_path.glob(pattern))
+    assert by_pathlib == expected
+    assert glob_match(rel, pattern) == expected
