@@ -16,6 +16,7 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     model=r"[A-Za-z0-9_]+",
     shard=r"\d{5}",
+    experiment=r"vwsd|imagespace|retrieval|syntax|softtext",
 
 
 include: "workflow/rules/common.smk"
@@ -26,6 +27,7 @@ include: "workflow/rules/helpers/associate.smk"
 include: "workflow/rules/helpers/retrieval.smk"
 include: "workflow/rules/helpers/syntax.smk"
 include: "workflow/rules/helpers/softtext.smk"
+include: "workflow/rules/helpers/provenance.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/images.smk"
@@ -36,9 +38,38 @@ include: "workflow/rules/associate.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/syntax.smk"
 include: "workflow/rules/softtext.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+# One target per experiment: `snakemake --cores 8 --configfile=config/demo.yaml -- vwsd_all`.
+
+
+rule vwsd_all:
+    input:
+        experiment_target("vwsd"),
+
+
+rule imagespace_all:
+    input:
+        experiment_target("imagespace"),
+
+
+rule retrieval_all:
+    input:
+        experiment_target("retrieval"),
+
+
+rule syntax_all:
+    input:
+        experiment_target("syntax"),
+
+
+rule softtext_all:
+    input:
+        experiment_target("softtext"),

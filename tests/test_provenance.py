@@ -149,3 +149,28 @@ def test_build_and_write_provenance(repo: Path, tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["provenance.json"]  # no temporary left
     with pytest.raises(ConfigError, match=r"models\.gone"):
         build_provenance(config, model_dirs={"gone": tmp_path / "nope"}, repo_dir=repo)
+
+
+def test_cli_writes_the_record_of_an_experiment(tmp_path) -> None:
+    import json
+
+    from semspace.cli import main
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    captions = tmp_path / "captions.json"
+    captions.write_text("[]")
+    config = {"run": "t", "models": {"clip": {"path": str(model)}}, "datasets": {}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "results"
+    status = main(["provenance", "write", "--experiment", "vwsd", "--config-json",
+                   str(tmp_path / "config.json"), "--lock", str(tmp_path / "absent.lock.json"),
+                   "--model", f"clip={model}", "--dataset", f"coco={captions}", "--out", str(out)])
+    assert status == 0
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["config"] == config
+    import hashlib
+    assert record["datasets"]["coco"]["sha256"] == hashlib.sha256(b"[]").hexdigest()
+    assert main(["provenance", "write", "--experiment", "x", "--config-json", str(out / "nope"),
+                 "--out", str(out)]) == 2

@@ -109,6 +109,16 @@ def tree_digest(folder: Path | str, content: bool = True) -> dict[str, Any]:
 def dataset_provenance(folder: Path | str, hash_local: bool = True) -> dict[str, Any]:
     """A dataset folder's digest: its download record (``.sha256``) or a digest of its files."""
     folder = Path(folder)
+    if folder.is_file():  # a dataset given as one file (a captions JSON)
+        size = folder.stat().st_size
+        return {
+            "path": str(folder),
+            "source": "local",
+            "kind": "file",
+            "sha256": sha256_file(folder),
+            "files": 1,
+            "bytes": size,
+        }
     record = folder / RECORD_NAME
     if record.is_file():
         downloads = []
@@ -179,8 +189,8 @@ def build_provenance(
         models[name] = model_provenance(folder, hub_id, hash_local)
     datasets = {}
     for name, folder in (dataset_dirs or {}).items():
-        if not Path(folder).is_dir():
-            raise ConfigError(f"datasets.{name}: folder {folder} does not exist; download it first")
+        if not Path(folder).exists():
+            raise ConfigError(f"datasets.{name}: {folder} does not exist; download it first")
         datasets[name] = dataset_provenance(folder, hash_local)
     lock_entry = None
     if lock is not None:

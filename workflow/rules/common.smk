@@ -189,17 +189,36 @@ def embedding_summary(dataset, model):
 # ---------------------------------------------------------------- targets
 
 
+def experiment_outputs(experiment):
+    """Tables and figures of one experiment section (E5 includes its LLM branch)."""
+    targets = {
+        "vwsd": vwsd_final_output,
+        "imagespace": imagespace_final_output,
+        "retrieval": retrieval_final_output,
+        "syntax": syntax_final_output,
+        "softtext": softtext_final_output,
+    }
+    return targets[experiment]()
+
+
+def experiment_target(experiment):
+    """Input function of the `<experiment>_all` rule: its tables, figures and provenance."""
+
+    def inputs(wildcards):
+        return experiment_outputs(experiment) + [
+            result_path(f"{experiment}/provenance.json")
+        ]
+
+    return inputs
+
+
 def get_final_output():
-    """Every table and figure of the enabled experiments: the inputs of `rule all`."""
+    """Every table and figure of the enabled experiments, with their provenance records: the
+    inputs of `rule all`."""
     outputs = []
-    for experiment, targets in [
-        ("vwsd", vwsd_final_output),
-        ("imagespace", imagespace_final_output),
-        ("retrieval", retrieval_final_output),
-        ("syntax", syntax_final_output),
-        ("softtext", softtext_final_output),
-    ]:
+    for experiment in experiment_sections():
         if config[experiment]["enabled"]:
-            outputs.extend(targets())
+            outputs.extend(experiment_outputs(experiment))
     outputs.extend(embedding_final_output())
+    outputs.extend(provenance_final_output())
     return outputs

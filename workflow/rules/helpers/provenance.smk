@@ -1,0 +1,61 @@
+# Input functions of provenance.smk: the models and datasets an experiment's section names.
+
+
+def experiment_sections():
+    return ["vwsd", "imagespace", "retrieval", "syntax", "softtext"]
+
+
+def config_names_used(section, kind):
+    """Names of `kind` (datasets or models) that occur as values anywhere in a config section."""
+    known = set(config[kind])
+    found = set()
+
+    def walk(value):
+        if isinstance(value, str) and value in known:
+            found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(config[section])
+    for name in list(found):  # a dataset's images may live in another dataset's folder
+        source = config[kind][name].get("images_from") if kind == "datasets" else None
+        if source:
+            found.add(source)
+    return sorted(found)
+
+
+def provenance_model_dirs(wildcards):
+    return [model_dir(m) for m in config_names_used(wildcards.experiment, "models")]
+
+
+def provenance_dataset_paths(wildcards):
+    return [
+        dataset_root(d) for d in config_names_used(wildcards.experiment, "datasets")
+    ]
+
+
+def provenance_model_args(wildcards):
+    names = config_names_used(wildcards.experiment, "models")
+    return " ".join(f"--model {m}={model_dir(m)}" for m in names)
+
+
+def provenance_dataset_args(wildcards):
+    names = config_names_used(wildcards.experiment, "datasets")
+    return " ".join(f"--dataset {d}={dataset_root(d)}" for d in names)
+
+
+def provenance_experiment_outputs(wildcards):
+    """The experiment's tables and figures: provenance is written once they exist."""
+    return experiment_outputs(wildcards.experiment)
+
+
+def provenance_final_output():
+    return [
+        result_path(f"{e}/provenance.json")
+        for e in experiment_sections()
+        if config[e]["enabled"]
+    ]
