@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from semspace.experiments.syntax import (
@@ -21,6 +22,7 @@ from semspace.experiments.syntax import (
     paired_batches,
     score_pairs,
     summarise,
+    write_train_log,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -154,7 +156,8 @@ def test_loss_falls_and_training_resumes(demo, tiny_clip_dir, tmp_path):
     losses = np.array([loss for _, loss in full])
     assert [s for s, _ in full] == list(range(60))
     assert losses[-20:].mean() < losses[:20].mean() - 0.15
-    # the checkpoint of step 30 was kept: a rerun resumes there and repeats steps 30..59 exactly
+    # the checkpoint of step 30 was kept: a rerun resumes there and repeats steps 30..59 exactly,
+    # and its history still holds steps 0..29 (issue 17.4: loss.parquet lost them)
     resumed = finetune(
         train,
         root,
@@ -164,9 +167,26 @@ def test_loss_falls_and_training_resumes(demo, tiny_clip_dir, tmp_path):
         checkpoint_dir=tmp_path / "ckpt",
         keep_checkpoint=True,
     )
-    assert [s for s, _ in resumed] == list(range(30, 60))
-    np.testing.assert_allclose([v for _, v in resumed], losses[30:], rtol=1e-4, atol=1e-5)
+    assert [s for s, _ in resumed] == list(range(60))
+    assert resumed[:30] == full[:30]  # the saved history, bit for bit
+    np.testing.assert_allclose([v for _, v in resumed], losses, rtol=1e-4, atol=1e-5)
     assert (tmp_path / "resumed" / "config.json").is_file()
+    write_train_log(full, tmp_path / "full.parquet")
+    write_train_log(resumed, tmp_path / "resumed.parquet")
+    assert pq.read_table(tmp_path / "resumed.parquet")["step"].to_pylist() == list(range(60))
+    # a checkpoint without its history (an older run's) is not resumed from: all 60 steps rerun
+    (tmp_path / "ckpt" / "history.json").unlink()
+    again = finetune(
+        train,
+        root,
+        tiny_clip_dir,
+        tmp_path / "again",
+        cfg,
+        checkpoint_dir=tmp_path / "ckpt",
+        keep_checkpoint=True,
+    )
+    assert [s for s, _ in again] == list(range(60))
+    np.testing.assert_allclose([v for _, v in again], losses, rtol=1e-4, atol=1e-5)
     # a checkpoint made with other settings is not resumed from; it is removed at the end
     other = replace(cfg, steps=31, learning_rate=5e-4)
     fresh = finetune(

@@ -227,11 +227,12 @@ def finetune(
     keep_checkpoint: bool = False,
 ) -> list[tuple[int, float]]:
     """Fine-tune CLIP on ``items`` (both towers, contrastive loss, paired batches); save the
-    model to ``out`` (``save_pretrained``) and return (step, loss) for every step run here.
+    model to ``out`` (``save_pretrained``) and return (step, loss) for every step of the run.
 
-    With ``checkpoint_dir``, the accelerate state is saved there every ``checkpoint_every`` steps
-    and a run that finds one resumes from it; it is removed once the model is saved unless
-    ``keep_checkpoint``.
+    With ``checkpoint_dir``, the accelerate state and the loss history so far are saved there
+    every ``checkpoint_every`` steps and a run that finds one resumes from it, so a resumed run
+    returns the whole history, steps before the checkpoint included; the checkpoint is removed
+    once the model is saved unless ``keep_checkpoint``.
     """
     import torch
     from accelerate import Accelerator
@@ -268,18 +269,20 @@ def finetune(
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
     start = 0
+    history: list[tuple[int, float]] = []
     ckpt = Path(checkpoint_dir) if checkpoint_dir else None
     signature = _run_signature(cfg, items)
     if ckpt is not None and (ckpt / "step.json").is_file():
         saved = json.loads((ckpt / "step.json").read_text())
-        if saved.get("run") == signature:
+        earlier = _read_history(ckpt, int(saved.get("step", -1)))
+        if saved.get("run") == signature and earlier is not None:
             accelerator.load_state(str(ckpt))
             start = int(saved["step"])
-            log.info("resumed from %s at step %d", ckpt, start)
+            history = earlier
+            log.info("resumed from %s at step %d (its loss history kept)", ckpt, start)
         else:
             log.warning("ignoring checkpoint %s: it was made with other settings or data", ckpt)
 
-    history: list[tuple[int, float]] = []
     bar = Progress(f"fine-tune {cfg.input_kind} b{cfg.batch_size}", total=cfg.steps - start)
     device = accelerator.device
     for step in range(start, cfg.steps):
@@ -300,7 +303,7 @@ def finetune(
         history.append((step, float(loss.detach())))
         bar.update()
         if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            _save_checkpoint(accelerator, ckpt, step + 1, signature)
+            _save_checkpoint(accelerator, ckpt, step + 1, signature, history)
     bar.close()
 
     final = accelerator.unwrap_model(model)
@@ -322,11 +325,32 @@ def _run_signature(cfg: TrainConfig, items: pa.Table) -> dict:
     return {**settings, "items": digest}
 
 
-def _save_checkpoint(accelerator, ckpt: Path, step: int, signature: dict) -> None:
+#: The loss of every step up to a checkpoint, saved in it: ``[[step, loss], ...]``.
+HISTORY_FILE = "history.json"
+
+
+def _read_history(ckpt: Path, step: int) -> list[tuple[int, float]] | None:
+    """The loss history of steps 0..step-1 saved in ``ckpt``; None if absent or incomplete."""
+    try:
+        rows = json.loads((ckpt / HISTORY_FILE).read_text())
+        history = [(int(s), float(v)) for s, v in rows]
+    except (OSError, ValueError, TypeError):
+        log.warning("checkpoint %s has no readable %s: not resuming from it", ckpt, HISTORY_FILE)
+        return None
+    if [s for s, _ in history] != list(range(step)):
+        log.warning("checkpoint %s: its history does not cover steps 0..%d", ckpt, step - 1)
+        return None
+    return history
+
+
+def _save_checkpoint(
+    accelerator, ckpt: Path, step: int, signature: dict, history: Sequence[tuple[int, float]]
+) -> None:
     """accelerate state written to a fresh folder, then swapped in, so a kill leaves a whole one."""
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{ckpt.name}.", dir=ckpt.parent))
     accelerator.save_state(str(tmp))
+    (tmp / HISTORY_FILE).write_text(json.dumps([[s, v] for s, v in history]))
     (tmp / "step.json").write_text(json.dumps({"step": step, "run": signature}))
     old = ckpt.with_name(ckpt.name + ".old")
     if ckpt.exists():
