@@ -544,3 +544,15 @@ def test_lock_parallel_writers_keep_every_entry(tmp_path: Path) -> None:
     assert len(got.models) == len(urls)
     with pytest.raises(DownloadError, match="pins"):
         record_model(lock, "org/m1", "main", COMMIT)
+
+
+def test_mirror_url_keeps_host_and_path() -> None:
+    from semspace.download import mirror_url
+
+    url = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
+    assert mirror_url(url, None) == url
+    assert mirror_url(url, "http://127.0.0.1:8000/") == (
+        "http://127.0.0.1:8000/cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
+    )
+    with pytest.raises(ConfigError):
+        mirror_url("file:///tmp/x.zip", "http://127.0.0.1:8000")

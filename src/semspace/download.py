@@ -563,6 +563,19 @@ def _filename(entry: dict[str, Any]) -> str:
     return name
 
 
+def mirror_url(url: str, mirror: str | None) -> str:
+    """``https://host/path`` served by a mirror as ``<mirror>/host/path`` (None: unchanged).
+
+    One base URL stands in for every source (a site mirror, or the rehearsal's loopback server);
+    file names still come from the original URL."""
+    if not mirror:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in {"http", "https"}:
+        raise ConfigError(f"cannot mirror {url!r}: only http(s) URLs have a host to mirror")
+    return f"{mirror.rstrip('/')}/{rest}"
+
+
 def parse_spec(spec: str | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The config's ``downloads`` list (JSON text or parsed), checked and with defaults filled."""
     if isinstance(spec, str):
@@ -603,6 +616,7 @@ def fetch_dataset(
     backoff: float = 2.0,
     *,
     lock: Path | str | None = None,
+    mirror: str | None = None,
 ) -> Path:
     """Fetch (and extract) every file of a dataset, then rename the folder onto ``out_dir``.
 
@@ -612,6 +626,8 @@ def fetch_dataset(
     are checked against (or recorded in) the ``lock`` file.
     """
     entries = parse_spec(spec)
+    for entry in entries:
+        entry["url"] = mirror_url(entry["url"], mirror)
     out_dir = Path(out_dir)
     work = out_dir.with_name(f".{out_dir.name}.download")
     staging = work / ".archives"

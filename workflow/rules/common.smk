@@ -110,6 +110,11 @@ def download_spec(wildcards):
     return json.dumps(entry["downloads"])
 
 
+def download_mirror_flag(wildcards):
+    mirror = config["downloads_mirror"]
+    return f"--mirror {mirror}" if mirror else ""
+
+
 def model_dir_input(wildcards):
     return model_dir(wildcards.model)
 

@@ -14,8 +14,9 @@ rule download_dataset:
     params:
         spec=download_spec,
         lock=config["downloads_lock"],
+        mirror=download_mirror_flag,
     shell:
-        "semspace download dataset --spec {params.spec:q} --lock {params.lock}"
+        "semspace download dataset --spec {params.spec:q} --lock {params.lock} {params.mirror}"
         " --out {output} > {log} 2>&1"
 
 

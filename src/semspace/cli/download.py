@@ -16,6 +16,7 @@ def _dataset(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         backoff=args.backoff,
         lock=args.lock,
+        mirror=args.mirror,
     )
     return 0
 
@@ -69,20 +70,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dataset", help="fetch a dataset's `downloads` list into a folder")
     d.add_argument("--spec", required=True, help="JSON list of {url, sha256, filename, extract}")
     d.add_argument("--out", required=True, help="the dataset folder to create")
+    d.add_argument(
+        "--mirror",
+        default=None,
+        help="base URL that serves every source as <mirror>/<host>/<path> (config downloads_mirror)",
+    )
     common(d)
     d.set_defaults(func=_dataset)
 
     m = sub.add_parser("model", help="snapshot a Hugging Face hub model into a folder")
-    m.add_argument("--hub-id", required=True)
-    m.add_argument("--revision", default="main")
-    m.add_argument("--out", required=True)
+    m.add_argument("--hub-id", required=True, help="hub repository, e.g. openai/clip-vit-base-patch32")
+    m.add_argument(
+        "--revision", default="main", help="branch, tag or commit; resolved to a commit first"
+    )
+    m.add_argument("--out", required=True, help="model folder to create (from_pretrained layout)")
     add_lock(m)
     m.set_defaults(func=_model)
 
     f = sub.add_parser("file", help="fetch one URL to a file")
-    f.add_argument("--url", required=True)
-    f.add_argument("--out", required=True)
-    f.add_argument("--sha256", default=None)
+    f.add_argument("--url", required=True, help="http, https or file URL")
+    f.add_argument("--out", required=True, help="file to write")
+    f.add_argument(
+        "--sha256", default=None, help="expected SHA-256 (hex), checked after download; none = not checked"
+    )
     f.add_argument(
         "--archive", action="store_true", help="an archive is expected: an HTML body fails"
     )
