@@ -9,11 +9,11 @@ rule provenance_config:
         log_path("provenance/config.log"),
     params:
         # A changed config rewrites the file (Snakemake reruns a job whose params changed).
-        merged=json.dumps(config, sort_keys=True, default=str),
+        merged=merged_config_json,
     run:
         # The merged, validated config as Snakemake holds it: nothing to compute, only written.
         with open(output[0], "w") as out:
-            json.dump(config, out, indent=2, sort_keys=True, default=str)
+            out.write(params.merged)
 
 
 rule provenance_write:

@@ -1,6 +1,11 @@
 # Input functions of provenance.smk: the models and datasets an experiment's section names.
 
 
+def merged_config_json(wildcards):
+    """The merged, validated config as JSON (a function: its braces are not wildcards)."""
+    return json.dumps(config, indent=2, sort_keys=True, default=str)
+
+
 def experiment_sections():
     return ["vwsd", "imagespace", "retrieval", "syntax", "softtext"]
 
