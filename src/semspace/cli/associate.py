@@ -23,9 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--shard", type=int, default=0, help="this shard's number, 0-based")
     gen.add_argument("--shards", type=int, default=1, help="number of shards of the images")
     gen.add_argument("--limit-images", type=int, default=None, help="only the first N images")
-    gen.add_argument("--rounds", type=int, default=5)
+    gen.add_argument(
+        "--rounds", type=int, default=5, help="association rounds R, each continues the last text"
+    )
     gen.add_argument("--instruction", default=None, help="instruction (default: the paper's)")
-    gen.add_argument("--batch-size", type=int, default=16)
+    gen.add_argument("--batch-size", type=int, default=16, help="prompts per generate() batch")
     gen.add_argument("--flush-every", type=int, default=256, help="rows per flushed part file")
     gen.add_argument("--decoding", default="{}", help="decoding settings as JSON (see Decoding)")
     add_runtime_args(gen)
@@ -34,11 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate)
 
     merge = sub.add_parser("merge", help="join shards; token sets and statistics of the associations")
-    merge.add_argument("--captions", required=True)
+    merge.add_argument("--captions", required=True, help="the captions Parquet given to generate")
     merge.add_argument("--model", required=True, help="the LLM folder (its tokenizer makes the token sets)")
-    merge.add_argument("--shard-files", nargs="*", default=[], required=True)
-    merge.add_argument("--limit-images", type=int, default=None)
-    merge.add_argument("--rounds", type=int, default=5)
+    merge.add_argument(
+        "--shard-files", nargs="*", default=[], required=True, help="shards of `associate generate`"
+    )
+    merge.add_argument(
+        "--limit-images", type=int, default=None, help="only the first N images (as in generate)"
+    )
+    merge.add_argument(
+        "--rounds", type=int, default=5, help="rounds each caption must have (as in generate)"
+    )
     merge.add_argument("--associations", required=True, help="out: every round of every caption")
     merge.add_argument("--texts", default=None, help="out: one joined association text per image")
     merge.add_argument("--tokensets", required=True, help="out: token set per image (TOKENSETS)")

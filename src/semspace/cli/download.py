@@ -91,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--url", required=True, help="http, https or file URL")
     f.add_argument("--out", required=True, help="file to write")
     f.add_argument(
-        "--sha256", default=None, help="expected SHA-256 (hex), checked after download; none = not checked"
+        "--sha256",
+        default=None,
+        help="expected SHA-256 (hex), checked after download; none: the --lock entry, if any",
     )
     f.add_argument(
         "--archive", action="store_true", help="an archive is expected: an HTML body fails"

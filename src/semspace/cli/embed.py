@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     images.add_argument(
         "--model-id", required=True, help="model alias written in the `model` column"
     )
-    images.add_argument("--batch-size", type=int, default=256)
+    images.add_argument("--batch-size", type=int, default=256, help="images per CLIP forward pass")
     images.add_argument(
         "--flush-every",
         type=int,

@@ -111,15 +111,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_manifest)
 
     r = steps.add_parser("resize", help="decode, crop and resize one shard of a manifest")
-    r.add_argument("--manifest", required=True)
+    r.add_argument("--manifest", required=True, help="manifest Parquet from `images manifest`")
     r.add_argument("--root", required=True, help="folder the manifest's paths are relative to")
     r.add_argument("--shard", type=int, required=True, help="shard number (rows shard*size..)")
-    r.add_argument("--shard-size", type=int, required=True)
+    r.add_argument("--shard-size", type=int, required=True, help="manifest rows per shard")
     r.add_argument("--image-size", type=int, required=True, help="model input size (pixels)")
     r.add_argument("--max-pixels", type=int, default=89_478_485, help="larger images are skipped")
-    r.add_argument("--on-bad-image", choices=["skip", "error"], default="skip")
-    r.add_argument("--encoding", choices=["jpeg", "png"], default="jpeg")
-    r.add_argument("--jpeg-quality", type=int, default=95)
+    r.add_argument(
+        "--on-bad-image",
+        choices=["skip", "error"],
+        default="skip",
+        help="an unreadable or too large image: list it in --skipped, or fail naming it",
+    )
+    r.add_argument(
+        "--encoding", choices=["jpeg", "png"], default="jpeg", help="how resized images are stored"
+    )
+    r.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=95,
+        help="Pillow JPEG quality, 1-100 (with --encoding jpeg)",
+    )
     r.add_argument("--out", required=True, help="shard Parquet to write")
     r.add_argument("--skipped", required=True, help="Parquet listing skipped images")
     r.set_defaults(func=_resize)

@@ -20,7 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = steps.add_parser("captions", help="captions JSON (Karpathy or BLIP format) -> captions Parquet")
     p.add_argument("--captions", required=True, help="dataset_coco.json (Karpathy) or a BLIP/ALBEF list")
-    p.add_argument("--format", default="coco_captions", choices=["coco_captions"])
+    p.add_argument(
+        "--format",
+        default="coco_captions",
+        choices=["coco_captions"],
+        help="reader (reads both formats)",
+    )
     p.add_argument("--options", default="{}", help='reader options as JSON, e.g. {"split": "test"}')
     p.add_argument("--out", required=True, help="captions Parquet (schemas.CAPTIONS)")
     p.set_defaults(func=cmd_captions)

@@ -40,47 +40,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scenes", type=int, default=48, help="scenes per dataset")
     p.add_argument("--val", type=int, default=8, help="Flickr val images")
     p.add_argument("--test", type=int, default=8, help="Flickr test images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (config demo.seed)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("pairs", help="a paired dataset's (item, text) rows with splits")
-    p.add_argument("--format", required=True, choices=sorted(PAIR_READERS))
-    p.add_argument("--root", required=True)
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=sorted(PAIR_READERS),
+        help="flickr: Flickr8k/30k captions (Karpathy file); flickr_entities: Flickr30k Entities"
+        " phrase crops; visual_genome: region crops and their phrases",
+    )
+    p.add_argument("--root", required=True, help="the dataset's folder")
     p.add_argument("--options", default="{}", help="reader options as a JSON object")
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        help="pairs Parquet (split, key, image, path, crop box, text)",
+    )
     p.set_defaults(func=_pairs)
 
     p = sub.add_parser("texts", help="CLIP text embeddings of every distinct text of the pairs")
     p.add_argument("--pairs", nargs="+", required=True, help="pairs tables, one per dataset")
     p.add_argument("--model", required=True, help="CLIP folder (save_pretrained layout)")
     p.add_argument("--cache", help="text-embedding cache file (resume; each text embedded once)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="texts per CLIP text batch")
     add_runtime_args(p)
     p.add_argument("--out", nargs="+", required=True, help="text embeddings, one per pairs table")
     p.set_defaults(func=_texts)
 
     p = sub.add_parser("features", help="join pairs with image and text embeddings")
-    p.add_argument("--pairs", required=True)
+    p.add_argument("--pairs", required=True, help="pairs Parquet from `retrieval pairs`")
     p.add_argument("--embeddings", nargs="+", required=True, help="image-embedding Parquet shards")
     p.add_argument("--texts", required=True, help="text embeddings from `retrieval texts`")
-    p.add_argument("--out-items", required=True)
-    p.add_argument("--out-captions", required=True)
-    p.add_argument("--out-dropped", required=True)
+    p.add_argument("--out-items", required=True, help="out: one row per image item with its vector")
+    p.add_argument("--out-captions", required=True, help="out: one row per text with its vector")
+    p.add_argument(
+        "--out-dropped", required=True, help="out: pairs whose image has no embedding (skipped)"
+    )
     p.set_defaults(func=_features)
 
     p = sub.add_parser("train", help="train a joint space on cached features")
     p.add_argument("--items", nargs="+", required=True, help="items tables, one per dataset")
     p.add_argument("--captions", nargs="+", required=True, help="captions tables, same order")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--dev-split", default="val")
-    p.add_argument("--dim", type=int, default=1000)
-    p.add_argument("--loss", choices=["sum", "max"], default="sum")
-    p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--fold-size", type=int, default=1000)
+    p.add_argument("--train-split", default="train", help="split the projections are trained on")
+    p.add_argument("--dev-split", default="val", help="split scored after each epoch (rsum)")
+    p.add_argument("--dim", type=int, default=1000, help="dimension of the joint space")
+    p.add_argument(
+        "--loss",
+        choices=["sum", "max"],
+        default="sum",
+        help="hinge ranking loss: sum of violations, or max (hardest negative, VSE++)",
+    )
+    p.add_argument("--margin", type=float, default=0.2, help="margin of the hinge loss")
+    p.add_argument("--lr", type=float, default=2e-5, help="Adam learning rate")
+    p.add_argument("--batch-size", type=int, default=1024, help="image-text pairs per step")
+    p.add_argument("--epochs", type=int, default=100, help="maximum training epochs")
+    p.add_argument(
+        "--patience", type=int, default=10, help="stop after N epochs without a better dev rsum"
+    )
+    p.add_argument(
+        "--fold-size", type=int, default=1000, help="images per dev fold (recall is averaged)"
+    )
     add_runtime_args(p)
     p.add_argument("--out", required=True, help="checkpoint (.pt) of the best dev epoch")
     p.add_argument("--history", required=True, help="per-epoch Parquet log")
@@ -91,35 +112,64 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-names", nargs="+", required=True, help="eval set names")
     p.add_argument("--items", nargs="+", required=True, help="items table per eval set")
     p.add_argument("--captions", nargs="+", required=True, help="captions table per eval set")
-    p.add_argument("--split", default="test")
-    p.add_argument("--fold-size", type=int, default=1000)
-    p.add_argument("--features-name", required=True)
+    p.add_argument("--split", default="test", help="split of the items that is evaluated")
+    p.add_argument(
+        "--fold-size",
+        type=int,
+        default=1000,
+        help="images per fold (recall is averaged over folds)",
+    )
+    p.add_argument("--features-name", required=True, help="label of the image features, e.g. clip")
     p.add_argument("--loss", required=True, help="label: sum, max or none")
-    p.add_argument("--train-name", required=True)
+    p.add_argument(
+        "--train-name", required=True, help="label of the training set; zeroshot = no training"
+    )
     p.add_argument("--map-images", type=int, default=100, help="images (with captions) in a map")
-    p.add_argument("--map-method", choices=["pca", "umap"], default="pca")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--map-method", choices=["pca", "umap"], default="pca", help="2-D projection of the map"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seed of the UMAP map")
     p.add_argument("--metrics-out", nargs="+", required=True, help="metrics Parquet per eval set")
     p.add_argument("--maps-out", nargs="+", required=True, help="map PNG per eval set")
     p.add_argument("--coords-out", nargs="+", required=True, help="map coordinates per eval set")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("table", help="the E2 table, paper figures beside ours")
-    p.add_argument("--metrics", nargs="+", required=True)
-    p.add_argument("--train-order", nargs="*", default=[])
-    p.add_argument("--eval-order", nargs="*", default=[])
-    p.add_argument("--out-md", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-parquet", required=True)
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        required=True,
+        help="metrics Parquet files of `evaluate`",
+    )
+    p.add_argument(
+        "--train-order",
+        nargs="*",
+        default=[],
+        help="train-set names in row order (retrieval.train_sets)",
+    )
+    p.add_argument(
+        "--eval-order",
+        nargs="*",
+        default=[],
+        help="eval-set names in row order (retrieval.eval_sets)",
+    )
+    p.add_argument("--out-md", required=True, help="the table in Markdown")
+    p.add_argument("--out-csv", required=True, help="the table as CSV")
+    p.add_argument("--out-parquet", required=True, help="the table as Parquet")
     p.set_defaults(func=_table)
 
     p = sub.add_parser("vgg16", help="VGG16 fc7 (4096-d) features of an image shard")
-    p.add_argument("--shard", required=True)
-    p.add_argument("--weights", choices=["imagenet", "random"], default="imagenet")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard", required=True, help="image shard Parquet from `images resize`")
+    p.add_argument(
+        "--weights",
+        choices=["imagenet", "random"],
+        default="imagenet",
+        help="ImageNet weights (downloaded once) or random ones (offline tests)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     add_runtime_args(p)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="embedding Parquet (key, 4096-d embedding)")
     p.set_defaults(func=_vgg16)
 
 

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", required=True, help="dataset folder (gets cifar-10-batches-py/)")
     demo.add_argument("--train-per-batch", type=int, default=60, help="images in each of the 5 training batches")
     demo.add_argument("--test", type=int, default=200, help="images in test_batch")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="random seed (config demo.seed)")
     demo.set_defaults(func=_demo_data)
 
     clf = sub.add_parser("classifier", help="train (or resume) the classifier; top-2 classes per test image")
@@ -29,15 +29,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clf.add_argument("--checkpoint", required=True, help="checkpoint written every epoch, resumed from")
     clf.add_argument("--top2", required=True, help="output Parquet: top-2 classes per test image")
     clf.add_argument("--metrics", required=True, help="output JSON: test accuracy and training history")
-    clf.add_argument("--arch", default="resnet50")
-    clf.add_argument("--epochs", type=int, default=200)
-    clf.add_argument("--batch-size", type=int, default=64)
-    clf.add_argument("--lr", type=float, default=0.1)
-    clf.add_argument("--momentum", type=float, default=0.9)
-    clf.add_argument("--weight-decay", type=float, default=5e-4)
-    clf.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
-    clf.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
-    clf.add_argument("--cifar-stem", action=argparse.BooleanOptionalAction, default=False)
+    clf.add_argument(
+        "--arch",
+        default="resnet50",
+        help="resnet18/34/50/101/152 (torchvision) or cifar_resnet8/20/32/56; "
+        "random initial weights",
+    )
+    clf.add_argument("--epochs", type=int, default=200, help="training epochs over the train split")
+    clf.add_argument("--batch-size", type=int, default=64, help="training images per SGD step")
+    clf.add_argument(
+        "--lr",
+        type=float,
+        default=0.1,
+        help="SGD learning rate (start of --schedule)",
+    )
+    clf.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    clf.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay")
+    clf.add_argument(
+        "--schedule",
+        choices=["cosine", "constant"],
+        default="cosine",
+        help="learning rate per epoch: cosine decay to 0 or constant",
+    )
+    clf.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random crop (padding 4) and horizontal flip of training images",
+    )
+    clf.add_argument(
+        "--cifar-stem",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="torchvision ResNets: 3x3 stride-1 first convolution, no max-pool (32 px inputs)",
+    )
     clf.add_argument("--train-limit", type=int, default=0, help="first N training images only (0 = all)")
     clf.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     add_runtime_args(clf)
@@ -48,38 +73,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--embeddings", nargs="+", required=True, help="image-embedding shards")
     score.add_argument("--model", required=True, help="CLIP folder (save_pretrained layout)")
     score.add_argument("--dataset-root", required=True, help="CIFAR-10 folder (for the class names)")
-    score.add_argument("--hard-template", default="a photo of a {class}.")
-    score.add_argument("--soft-template", default="a photo of a {class} {rel} a {other}.")
+    score.add_argument(
+        "--hard-template",
+        default="a photo of a {class}.",
+        help="hard prompt; {class} is the candidate class (softtext.prompts.hard)",
+    )
+    score.add_argument(
+        "--soft-template",
+        default="a photo of a {class} {rel} a {other}.",
+        help="soft prompt; {rel}: relation phrase, {other}: a top-2 class (softtext.prompts.soft)",
+    )
     score.add_argument("--relations", default='{"like": "like", "looks_like": "looks like", "resembles": "resembles"}',
                        help="JSON object: prompt name -> relation phrase")  # fmt: skip
     score.add_argument("--text-cache", default=None, help="text-embedding cache file (reused across runs)")
-    score.add_argument("--batch-size", type=int, default=256)
-    score.add_argument("--predictions", required=True)
-    score.add_argument("--accuracy", required=True)
-    score.add_argument("--confusion", required=True)
-    score.add_argument("--texts", required=True)
+    score.add_argument("--batch-size", type=int, default=256, help="texts per CLIP text batch")
+    score.add_argument(
+        "--predictions", required=True, help="out: class chosen per image and prompt (Parquet)"
+    )
+    score.add_argument("--accuracy", required=True, help="out: zero-shot accuracy per prompt")
+    score.add_argument("--confusion", required=True, help="out: confusion counts per prompt")
+    score.add_argument(
+        "--texts", required=True, help="out: distinct candidate texts with their embeddings"
+    )
     add_runtime_args(score)
     score.set_defaults(func=_score)
 
     rep = sub.add_parser("report", help="accuracy table with the paper column, confusion matrices, UMAP figures")
-    rep.add_argument("--accuracy", required=True)
-    rep.add_argument("--confusion", required=True)
-    rep.add_argument("--texts", required=True)
-    rep.add_argument("--top2", required=True)
-    rep.add_argument("--classifier-metrics", required=True)
-    rep.add_argument("--embeddings", nargs="+", required=True)
-    rep.add_argument("--dataset-root", required=True)
-    rep.add_argument("--dataset-name", default="cifar10")
-    rep.add_argument("--model-name", default="clip")
-    rep.add_argument("--umap-max-images", type=int, default=2000)
-    rep.add_argument("--umap-neighbors", type=int, default=15)
-    rep.add_argument("--umap-min-dist", type=float, default=0.1)
-    rep.add_argument("--seed", type=int, default=0)
-    rep.add_argument("--table-md", required=True)
-    rep.add_argument("--table-csv", required=True)
-    rep.add_argument("--confusion-png", required=True)
-    rep.add_argument("--umap-hard", required=True)
-    rep.add_argument("--umap-soft", required=True)
+    rep.add_argument("--accuracy", required=True, help="accuracy Parquet from `softtext score`")
+    rep.add_argument("--confusion", required=True, help="confusion Parquet from `softtext score`")
+    rep.add_argument("--texts", required=True, help="texts Parquet from `softtext score`")
+    rep.add_argument("--top2", required=True, help="the classifier's top-2 Parquet")
+    rep.add_argument(
+        "--classifier-metrics", required=True, help="metrics JSON from `softtext classifier`"
+    )
+    rep.add_argument("--embeddings", nargs="+", required=True, help="image-embedding shards")
+    rep.add_argument("--dataset-root", required=True, help="CIFAR-10 folder (for the class names)")
+    rep.add_argument("--dataset-name", default="cifar10", help="dataset label in titles")
+    rep.add_argument("--model-name", default="clip", help="model label in titles")
+    rep.add_argument(
+        "--umap-max-images", type=int, default=2000, help="images in each UMAP (a seeded sample)"
+    )
+    rep.add_argument("--umap-neighbors", type=int, default=15, help="UMAP n_neighbors")
+    rep.add_argument("--umap-min-dist", type=float, default=0.1, help="UMAP min_dist")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the image sample and UMAP")
+    rep.add_argument("--table-md", required=True, help="accuracy table in Markdown")
+    rep.add_argument("--table-csv", required=True, help="accuracy table as CSV")
+    rep.add_argument("--confusion-png", required=True, help="figure of the confusion matrices")
+    rep.add_argument("--umap-hard", required=True, help="UMAP figure of images and hard texts")
+    rep.add_argument(
+        "--umap-soft", required=True, help="UMAP figure of images and the best soft prompt's texts"
+    )
     rep.set_defaults(func=_report)
 
 

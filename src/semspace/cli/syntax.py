@@ -31,10 +31,17 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="syntax_command", metavar="STEP", required=True)
 
     p = sub.add_parser("demo-data", help="write a synthetic LAVA (json, parse file, frames)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frame-size", type=int, default=64)
-    p.add_argument("--views", type=int, choices=[1, 2], default=2)
+    p.add_argument("--out", required=True, help="LAVA root folder to write (lava.json, frames/)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the scenes (config demo.seed)",
+    )
+    p.add_argument("--frame-size", type=int, default=64, help="side of each square frame (pixels)")
+    p.add_argument(
+        "--views", type=int, choices=[1, 2], default=2, help="takes (camera views) of each reading"
+    )
     p.set_defaults(func=_demo_data)
 
     p = sub.add_parser("frames", help="extract one frame per clip from the LAVA videos (ffmpeg)")
@@ -43,37 +50,65 @@ def register(subparsers) -> None:
     p.add_argument(
         "--position", type=float, default=0.5, help="where in the clip, 0 = first frame, 1 = last"
     )
-    p.add_argument("--frame-ext", default=".jpg")
+    p.add_argument(
+        "--frame-ext",
+        default=".jpg",
+        help="frame file suffix, frames/<name><ext> (config syntax.frame_ext)",
+    )
     p.add_argument("--done", required=True, help="marker file written when all frames exist")
     p.set_defaults(func=_frames)
 
     p = sub.add_parser("items", help="pairs of scenes with their trees, split by sentence")
-    p.add_argument("--root", required=True)
-    p.add_argument("--frame-ext", default=".jpg")
-    p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--root", required=True, help="LAVA root (lava.json, parse file, frames/)")
+    p.add_argument(
+        "--frame-ext",
+        default=".jpg",
+        help="frame file suffix; pairs without both frames are left out",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="share of sentences held out for test, 0..1",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the sentence split (config syntax.split_seed)"
+    )
+    p.add_argument("--out", required=True, help="items Parquet: two rows per pair, with split")
     p.add_argument("--counts", required=True, help="JSON with what was kept and left out")
     p.set_defaults(func=_items)
 
     p = sub.add_parser("tokens", help="how the CLIP tokenizer splits each linearisation")
-    p.add_argument("--items", required=True)
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
+    p.add_argument("--model-dir", required=True, help="CLIP folder whose tokenizer is used")
+    p.add_argument(
+        "--inputs", nargs="+", required=True, help="text inputs: text, bracket, spaced, compact"
+    )
+    p.add_argument("--out", required=True, help="token statistics Parquet, one row per input")
     p.set_defaults(func=_tokens)
 
     p = sub.add_parser("finetune", help="fine-tune CLIP with paired minibatches (accelerate)")
-    p.add_argument("--items", required=True)
-    p.add_argument("--root", required=True)
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--learning-rate", type=float, required=True)
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--items", required=True, help="items Parquet from `syntax items` (train rows)")
+    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument("--model-dir", required=True, help="CLIP folder to start from (save_pretrained)")
+    p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        required=True,
+        help="scenes per step: even (whole pairs), at least 2",
+    )
+    p.add_argument("--steps", type=int, required=True, help="optimizer steps (syntax.train.steps)")
+    p.add_argument(
+        "--learning-rate", type=float, required=True, help="AdamW peak learning rate (cosine decay)"
+    )
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    p.add_argument(
+        "--warmup-steps", type=int, default=0, help="steps of linear learning-rate warm-up"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=100, help="steps between saved accelerate states"
+    )
     p.add_argument(
         "--checkpoint-dir", default=None, help="accelerate state; a run that finds one resumes"
     )
@@ -83,37 +118,41 @@ def register(subparsers) -> None:
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("evaluate", help="pairwise accuracy of a CLIP on held-out pairs")
-    p.add_argument("--items", required=True)
-    p.add_argument("--root", required=True)
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--split", default="test")
+    p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
+    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument("--model-dir", required=True, help="CLIP folder: base or `syntax finetune` out")
+    p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
+    p.add_argument("--split", default="test", help="items split to score: train or test")
     p.add_argument("--train-batch", type=int, default=0, help="for the table; 0 = not fine-tuned")
-    p.add_argument("--model-name", default="")
-    p.add_argument("--out", required=True)
-    p.add_argument("--summary", required=True)
+    p.add_argument("--model-name", default="", help="model label written in the summary")
+    p.add_argument("--out", required=True, help="per-item scores Parquet")
+    p.add_argument("--summary", required=True, help="JSON: items, pairs, accuracy (%%), labels")
     _runtime(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("relevance", help="relevance maps (Chefer et al. 2021) for test pairs")
-    p.add_argument("--items", required=True)
-    p.add_argument("--root", required=True)
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--split", default="test")
+    p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
+    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument("--model-dir", required=True, help="CLIP folder to explain")
+    p.add_argument(
+        "--input", required=True, help="text input: text, bracket, spaced or compact"
+    )
+    p.add_argument("--split", default="test", help="items split the pairs come from")
     p.add_argument("--pairs", nargs="*", default=[], help="pair ids; default: the first test pairs")
     p.add_argument("--out", nargs="+", required=True, help="one PNG per pair")
     _runtime(p)
     p.set_defaults(func=_relevance)
 
     p = sub.add_parser("table", help="the E3 tables (Markdown + CSV) and the loss figure")
-    p.add_argument("--summaries", nargs="+", required=True)
-    p.add_argument("--tokens", required=True)
-    p.add_argument("--counts", required=True)
-    p.add_argument("--loss-logs", nargs="*", default=[])
-    p.add_argument("--md", required=True)
-    p.add_argument("--csv", required=True)
-    p.add_argument("--loss-figure", required=True)
+    p.add_argument("--summaries", nargs="+", required=True, help="`syntax evaluate` summary JSONs")
+    p.add_argument("--tokens", required=True, help="token statistics from `syntax tokens`")
+    p.add_argument("--counts", required=True, help="counts JSON from `syntax items`")
+    p.add_argument(
+        "--loss-logs", nargs="*", default=[], help="`syntax finetune` loss logs (named by folder)"
+    )
+    p.add_argument("--md", required=True, help="Markdown report to write")
+    p.add_argument("--csv", required=True, help="accuracy CSV to write")
+    p.add_argument("--loss-figure", required=True, help="training-loss figure (.png)")
     p.set_defaults(func=_table)
 
 

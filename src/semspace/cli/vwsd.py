@@ -22,25 +22,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser("glosses", help="WordNet gloss of every item (one row per item, file order)")
     p.add_argument("--data", required=True, help="a V-WSD *.data.txt file")
     p.add_argument("--out", required=True, help="output Parquet")
-    p.add_argument("--strategy", default="wup_hypernym", help="gloss strategy (default wup_hypernym)")
+    p.add_argument(
+        "--strategy",
+        default="wup_hypernym",
+        help="gloss strategy: wup_hypernym, wup, path, lch, lesk or first_sense",
+    )
     p.add_argument("--language", default="auto", help="en/it/fa; auto = from the file name")
     p.set_defaults(func=_glosses)
 
     p = commands.add_parser("score", help="score every prompt of a split against its candidate images")
-    p.add_argument("--split", required=True)
-    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--split",
+        required=True,
+        help="split name written in the rows (vwsd.splits[].name)",
+    )
+    p.add_argument("--data", required=True, help="the split's V-WSD *.data.txt file")
     p.add_argument("--gold", help="gold file (default: the *.gold.* file beside --data)")
-    p.add_argument("--language", default="auto")
+    p.add_argument("--language", default="auto", help="en/it/fa; auto = from the file name")
     p.add_argument("--glosses", nargs="*", default=[], help="Parquet files from `vwsd glosses`")
     p.add_argument("--embeddings", nargs="+", required=True, help="image-embedding shards")
     p.add_argument("--model", required=True, help="CLIP folder (save_pretrained) or hub id")
     p.add_argument("--model-id", required=True, help="the model's alias in the config")
     p.add_argument("--prompts", required=True, help='JSON object {"name": "template", ...}')
-    p.add_argument("--no-gloss-prompt", default="phrase")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--no-gloss-prompt",
+        default="phrase",
+        help="prompt name (without {gloss}) used for items that have no gloss",
+    )
+    p.add_argument("--batch-size", type=int, default=256, help="texts per CLIP text batch")
     p.add_argument("--text-cache", help="Parquet cache of text embeddings")
     add_runtime_args(p)
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        help="per-item Parquet: one row per item, prompt and gloss strategy",
+    )
     p.set_defaults(func=_score)
 
     p = commands.add_parser("metrics", help="metrics table (Parquet, Markdown, CSV) of scored splits")
@@ -48,24 +64,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="append", default=[], metavar="SPLIT=NAME",
                    help="paper figures to show for a split (trial, test_en)")
     p.add_argument("--out", required=True, help="metrics Parquet")
-    p.add_argument("--markdown", required=True)
-    p.add_argument("--csv", required=True)
+    p.add_argument("--markdown", required=True, help="metrics table in Markdown")
+    p.add_argument("--csv", required=True, help="metrics table as CSV")
     p.set_defaults(func=_report)
 
     p = commands.add_parser("figure", help="candidates of each item ordered by probability")
-    p.add_argument("--items", required=True)
-    p.add_argument("--prompt", default="definition")
-    p.add_argument("--strategy", default="wup_hypernym")
+    p.add_argument("--items", required=True, help="per-item Parquet from `vwsd score`")
+    p.add_argument("--prompt", default="definition", help="prompt name whose rankings are drawn")
+    p.add_argument(
+        "--strategy", default="wup_hypernym", help="gloss strategy; prompts without {gloss}: none"
+    )
     p.add_argument("--images", help="image folder for thumbnails")
-    p.add_argument("--max-items", type=int, default=16)
-    p.add_argument("--title", default="")
+    p.add_argument("--max-items", type=int, default=16, help="draw at most the first N items")
+    p.add_argument("--title", default="", help="figure title")
     p.add_argument("--out", required=True, help="figure (.png, .pdf or .svg)")
     p.add_argument("--correctness", help="also write the per-item correctness CSV here")
     p.set_defaults(func=_figure)
 
     p = commands.add_parser("demo-data", help="synthetic V-WSD items in the official format")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for the data, gold and images/ files")
+    p.add_argument("--seed", type=int, default=0, help="random seed (config demo.seed)")
     p.set_defaults(func=_demo_data)
 
 
