@@ -12,7 +12,6 @@ import logging
 import math
 import random
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 from semspace.datasets.lava import ITEMS
 from semspace.errors import SemspaceError
 from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
-from semspace.io import atomic_dir, write_json, write_parquet
+from semspace.io import atomic_dir, temp_dir_beside, write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
 
 log = logging.getLogger(__name__)
@@ -347,8 +346,7 @@ def _save_checkpoint(
     accelerator, ckpt: Path, step: int, signature: dict, history: Sequence[tuple[int, float]]
 ) -> None:
     """accelerate state written to a fresh folder, then swapped in, so a kill leaves a whole one."""
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{ckpt.name}.", dir=ckpt.parent))
+    tmp = temp_dir_beside(ckpt)  # also removes those of killed runs
     accelerator.save_state(str(tmp))
     (tmp / HISTORY_FILE).write_text(json.dumps([[s, v] for s, v in history]))
     (tmp / "step.json").write_text(json.dumps({"step": step, "run": signature}))
