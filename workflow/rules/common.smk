@@ -85,14 +85,16 @@ def dataset_format(wildcards):
 
 
 def dataset_options(dataset):
-    """Reader options; with `images_from`, `images` becomes a path relative to this dataset's
-    folder that leads into the other dataset's folder (so both may live anywhere)."""
+    """Reader options; with `images_from`, `images` (and `karpathy`) become paths relative to this
+    dataset's folder that lead into the other dataset's folder (so both may live anywhere)."""
     entry = dataset_config(dataset)
     options = dict(entry.get("options", {}))
     source = entry.get("images_from")
     if source:
-        images = os.path.join(dataset_root(source), options.get("images", ""))
-        options["images"] = os.path.relpath(images, dataset_root(dataset))
+        for key in ("images", "karpathy"):  # the options that name files of the source
+            if key in options or key == "images":
+                path = os.path.join(dataset_root(source), options.get(key, ""))
+                options[key] = os.path.relpath(path, dataset_root(dataset))
     return options
 
 

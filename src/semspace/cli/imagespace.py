@@ -90,16 +90,15 @@ def _json_options(text: str) -> dict:
 
 
 def cmd_captions(args: argparse.Namespace) -> int:
-    from semspace.datasets.coco import read_captions
+    from semspace.datasets.coco import captions_schema, read_captions
     from semspace.io import write_parquet
-    from semspace.schemas import CAPTIONS
 
     options = _json_options(args.options)
     unknown = set(options) - {"split", "file"}
     if unknown:
         raise ConfigError(f"unknown coco_captions option(s): {', '.join(sorted(unknown))} (known: split, file)")
     table = read_captions(args.captions, **options)
-    write_parquet(table, args.out, CAPTIONS)
+    write_parquet(table, args.out, captions_schema(table))
     n_images = len(set(table.column("image").to_pylist()))
     log.info("captions: %d images, %d captions -> %s", n_images, table.num_rows, args.out)
     return 0
@@ -111,6 +110,7 @@ def cmd_tokensets(args: argparse.Namespace) -> int:
     from semspace.schemas import TOKENSETS
 
     captions = T.read_captions_table(args.captions)
+    log.info("tokens: %s", T.token_source(captions))
     sets = T.coco_token_sets(captions)
     write_parquet(sets, args.out, TOKENSETS)
     if args.stats:

@@ -97,7 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1024, help="image-text pairs per step")
     p.add_argument("--epochs", type=int, default=100, help="maximum training epochs")
     p.add_argument(
-        "--patience", type=int, default=10, help="stop after N epochs without a better dev rsum"
+        "--patience",
+        type=int,
+        default=0,
+        help="stop after N epochs without a better dev rsum; 0 = off, train every epoch (paper)",
     )
     p.add_argument(
         "--fold-size", type=int, default=1000, help="images per dev fold (recall is averaged)"
@@ -305,7 +308,7 @@ def _train(args: argparse.Namespace) -> int:
     log.info("train: %d images, %d texts; dev: %d images, %d texts",
              len(train_set.keys), len(train_set.texts), len(dev_set.keys), len(dev_set.texts))
     config = TrainConfig(dim=args.dim, loss=args.loss, margin=args.margin, lr=args.lr,
-                         batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+                         batch_size=args.batch_size, epochs=args.epochs, patience=args.patience or None,
                          fold_size=args.fold_size, seed=args.seed)
     result = train(train_set, dev_set, config, device=args.device, checkpoint=args.out)
     write_parquet(result.history, args.history)
