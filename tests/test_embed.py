@@ -520,12 +520,20 @@ def test_fingerprint_sees_weights_config_and_dtype(tiny_clip_dir, tmp_path, monk
     # Big files go through a sidecar of digests keyed by size+mtime: its digest is the file's.
     monkeypatch.setattr(embed_mod, "_BIG_FILE", 1000)
     fresh = _copy_model(tiny_clip_dir, tmp_path / "m4")
+    before = sorted(p.name for p in fresh.iterdir())
     fp = model_fingerprint(fresh, "float32")
-    sidecar = json.loads((fresh / embed_mod.DIGEST_SIDECAR).read_text())
+    assert sorted(p.name for p in fresh.iterdir()) == before  # the model folder is not written
+    sidecar = json.loads(embed_mod.digest_sidecar(fresh).read_text())
     expected = hashlib.sha256((fresh / "model.safetensors").read_bytes()).hexdigest()
     assert sidecar["model.safetensors"]["sha256"] == expected
-    assert fp == base  # the sidecar itself is not part of the fingerprint
+    assert fp == base  # the same fingerprint, through the sidecar or not
     assert model_fingerprint(fresh, "float32") == fp
+    # a sidecar entry is trusted only at the same size and mtime: a rewritten file is rehashed
+    weights = fresh / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert model_fingerprint(fresh, "float32") != fp
 
 
 def test_missing_or_weightless_model_folder_is_a_clear_error(tiny_clip_dir, tmp_path):

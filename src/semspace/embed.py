@@ -35,8 +35,15 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- fingerprints
 
-#: Sidecar beside the weights caching their digests, keyed by name, size and mtime.
-DIGEST_SIDECAR = ".semspace-digests.json"
+
+def digest_sidecar(folder: Path) -> Path:
+    """``.<folder>.digests.json`` beside a model folder: its weights' digests by size and mtime.
+
+    Beside, not inside, so that the model folder itself is never written to.
+    """
+    return folder.parent / f".{folder.name}.digests.json"
+
+
 #: Files at least this large are digested through the sidecar (weights); smaller ones are read.
 _BIG_FILE = 1 << 20
 
@@ -60,7 +67,7 @@ def _model_files(folder: Path) -> list[Path]:
 
 def _weight_digests(folder: Path, files: Sequence[Path]) -> dict[str, str]:
     """sha256 of each big file; reused from the sidecar while its size and mtime are unchanged."""
-    sidecar = folder / DIGEST_SIDECAR
+    sidecar = digest_sidecar(folder)
     try:
         known = json.loads(sidecar.read_text())
     except (OSError, ValueError):
