@@ -3,14 +3,17 @@
 Ten simple, learnable classes of 32x32 RGB images: each class is one hue and one shape
 (square, disc, horizontal stripes, vertical stripes, cross) drawn at a random place and size
 over a noisy grey background. The files are those of ``cifar-10-python.tar.gz``:
-``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``, dicts with byte-string
-keys pickled with protocol 2 as the originals were.
+``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``, dicts pickled with
+protocol 2 as Python 2 wrote the originals: keys and names are Python-2 ``str`` (opcodes
+``SHORT_BINSTRING``/``BINSTRING``), which ``pickle.load(encoding="bytes")`` reads as bytes and
+``encoding="latin1"`` (torchvision's reader) reads as str.
 """
 
 from __future__ import annotations
 
 import colorsys
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -54,24 +57,47 @@ def draw_image(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def make_batch(labels: np.ndarray, rng: np.random.Generator, name: str) -> dict[bytes, object]:
+class Py2Str(str):
+    """A text that is pickled as a Python-2 byte string (``str`` in Python 2), not as unicode."""
+
+
+class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler: its dispatch table is a dict
+    """Protocol-2 pickler writing :class:`Py2Str` with the opcodes Python 2 used for ``str``."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2str(self, obj: Py2Str) -> None:
+        data = obj.encode("latin1")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[Py2Str] = save_py2str
+
+
+def make_batch(labels: np.ndarray, rng: np.random.Generator, name: str) -> dict[Py2Str, object]:
     """A batch dict as in the official files: rows are the R, G and B planes one after the other."""
     images = np.stack([draw_image(int(label), rng) for label in labels])
     data = images.transpose(0, 3, 1, 2).reshape(len(labels), 3072)
+    names = [f"synthetic_{CLASSES[int(label)]}_{i:05d}.png" for i, label in enumerate(labels)]
     return {
-        b"batch_label": name.encode(),
-        b"labels": [int(label) for label in labels],
-        b"data": np.ascontiguousarray(data, dtype=np.uint8),
-        b"filenames": [f"synthetic_{CLASSES[int(label)]}_{i:05d}.png".encode() for i, label in enumerate(labels)],
+        Py2Str("batch_label"): Py2Str(name),
+        Py2Str("labels"): [int(label) for label in labels],
+        Py2Str("data"): np.ascontiguousarray(data, dtype=np.uint8),
+        Py2Str("filenames"): [Py2Str(n) for n in names],
     }
 
 
 def _dump(obj: object, path: Path) -> None:
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        pickle.dump(obj, handle, protocol=2)
+        _Py2Pickler(handle, protocol=2).dump(obj)
 
 
-def write_synthetic_cifar10(out: str | Path, train_per_batch: int = 60, test: int = 200, seed: int = 0) -> Path:
+def write_synthetic_cifar10(
+    out: str | Path, train_per_batch: int = 60, test: int = 200, seed: int = 0
+) -> Path:
     """Write a synthetic CIFAR-10 under ``out/cifar-10-batches-py``; returns that folder.
 
     Labels cycle through the ten classes in a shuffled order, so every batch is balanced.
@@ -84,12 +110,15 @@ def write_synthetic_cifar10(out: str | Path, train_per_batch: int = 60, test: in
         return rng.permutation(np.arange(n) % len(CLASSES))
 
     for i, name in enumerate(TRAIN_BATCHES):
-        _dump(make_batch(balanced(train_per_batch), rng, f"training batch {i + 1} of 5"), folder / name)
+        _dump(
+            make_batch(balanced(train_per_batch), rng, f"training batch {i + 1} of 5"),
+            folder / name,
+        )
     _dump(make_batch(balanced(test), rng, "testing batch 1 of 1"), folder / TEST_BATCHES[0])
     meta = {
-        b"num_cases_per_batch": train_per_batch,
-        b"label_names": [name.encode() for name in CLASSES],
-        b"num_vis": 3072,
+        Py2Str("num_cases_per_batch"): train_per_batch,
+        Py2Str("label_names"): [Py2Str(name) for name in CLASSES],
+        Py2Str("num_vis"): 3072,
     }
     _dump(meta, folder / "batches.meta")
     return folder

@@ -14,10 +14,40 @@ from semspace.io import write_json
 
 SUBJECTS = ["man", "woman", "girl", "boy", "dog", "cat", "horse", "bird", "child", "player"]
 ADJECTIVES = ["young", "small", "large", "old", "white", "black", "red", "happy", "little", "brown"]
-VERBS = ["holding", "riding", "eating", "sitting on", "standing next to", "looking at", "carrying", "playing with"]
-OBJECTS = ["pizza", "bike", "motorcycle", "frisbee", "umbrella", "surfboard", "skateboard", "kite", "table", "bench"]
-PLACES = ["on a dirt road", "in a kitchen", "at the beach", "in a park", "on a city street", "in a field",
-          "near the water", "in a room", "on the grass", "at a table"]
+VERBS = [
+    "holding",
+    "riding",
+    "eating",
+    "sitting on",
+    "standing next to",
+    "looking at",
+    "carrying",
+    "playing with",
+]
+OBJECTS = [
+    "pizza",
+    "bike",
+    "motorcycle",
+    "frisbee",
+    "umbrella",
+    "surfboard",
+    "skateboard",
+    "kite",
+    "table",
+    "bench",
+]
+PLACES = [
+    "on a dirt road",
+    "in a kitchen",
+    "at the beach",
+    "in a park",
+    "on a city street",
+    "in a field",
+    "near the water",
+    "in a room",
+    "on the grass",
+    "at a table",
+]
 OPENERS = ["A", "The", "A photo of a", "There is a", "An image of a"]
 
 
@@ -42,7 +72,9 @@ def demo_captions(n_images: int, seed: int = 0) -> list[tuple[int, list[str]]]:
 
 
 def blip_json(images: list[tuple[int, list[str]]]) -> list[dict[str, Any]]:
-    return [{"image": f"val2014/COCO_val2014_{cid:012d}.jpg", "caption": caps} for cid, caps in images]
+    return [
+        {"image": f"val2014/COCO_val2014_{cid:012d}.jpg", "caption": caps} for cid, caps in images
+    ]
 
 
 def karpathy_json(images: list[tuple[int, list[str]]], split: str = "test") -> dict[str, Any]:
@@ -51,18 +83,47 @@ def karpathy_json(images: list[tuple[int, list[str]]], split: str = "test") -> d
     for i, (cid, caps) in enumerate(images):
         sentences = []
         for text in caps:
-            sentences.append({"tokens": text.lower().split(), "raw": text, "imgid": i, "sentid": sent})
+            sentences.append(
+                {"tokens": text.lower().split(), "raw": text, "imgid": i, "sentid": sent}
+            )
             sent += 1
-        entries.append({"filepath": "val2014", "filename": f"COCO_val2014_{cid:012d}.jpg", "imgid": i,
-                        "split": split, "cocoid": cid, "sentences": sentences,
-                        "sentids": list(range(sent - len(caps), sent))})
+        entries.append(
+            {
+                "filepath": "val2014",
+                "filename": f"COCO_val2014_{cid:012d}.jpg",
+                "imgid": i,
+                "split": split,
+                "cocoid": cid,
+                "sentences": sentences,
+                "sentids": list(range(sent - len(caps), sent)),
+            }
+        )
     # A few images of another split, which the reader must leave out.
-    entries.append({"filepath": "train2014", "filename": "COCO_train2014_000000000009.jpg", "imgid": len(images),
-                    "split": "train", "cocoid": 9, "sentences": [{"raw": "A train image.", "tokens": []}]})
+    # Every sentence has non-empty lowercase tokens and an id, as in the real file.
+    entries.append(
+        {
+            "filepath": "train2014",
+            "filename": "COCO_train2014_000000000009.jpg",
+            "imgid": len(images),
+            "split": "train",
+            "cocoid": 9,
+            "sentids": [sent],
+            "sentences": [
+                {
+                    "tokens": ["a", "train", "image"],
+                    "raw": "A train image.",
+                    "imgid": len(images),
+                    "sentid": sent,
+                }
+            ],
+        }
+    )
     return {"images": entries, "dataset": "coco"}
 
 
-def write_demo_captions(out: str | Path, n_images: int = 120, seed: int = 0, fmt: str = "blip") -> Path:
+def write_demo_captions(
+    out: str | Path, n_images: int = 120, seed: int = 0, fmt: str = "blip"
+) -> Path:
     images = demo_captions(n_images, seed)
     payload: Any = blip_json(images) if fmt == "blip" else karpathy_json(images)
     write_json(payload, out)

@@ -1,0 +1,1 @@
+"""The rehearsal: miniature replicas of every configured source, served from loopback servers."""
