@@ -16,7 +16,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS)
 
-.PHONY: help setup wordnet demo test test-fast report lint bench bench-gpu clean
+.PHONY: help setup wordnet demo test test-fast report unlock video-tools lint bench bench-gpu clean
 
 help:
 	@echo "make demo | test | test-fast | report | lint | bench | bench-gpu | clean"
@@ -26,8 +26,11 @@ $(BIN)/activate:
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml: on the build machines pip
 # takes them from local disk; elsewhere they come from PyPI.
+# TORCH_INDEX=<a CPU wheel index> installs CPU-only torch first (no CUDA libraries).
+TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/pip install --index-url $(TORCH_INDEX) torch==2.14.1 torchvision==0.29.1)
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
@@ -45,6 +48,14 @@ RUN = $(shell sed -n 's/^run: *//p' $(CONFIG) | head -n 1)
 
 demo: setup
 	$(SNAKEMAKE) --configfile config/demo.yaml
+
+# After a hard kill: remove Snakemake's stale lock (only when no other run uses this folder).
+unlock: setup
+	$(BIN)/snakemake --unlock --configfile $(CONFIG)
+
+# ffmpeg: only for frames of the real LAVA videos (syntax.frames.extract with missing frames).
+video-tools:
+	@command -v ffmpeg >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg)
 
 # `make report` for the demo; `make report CONFIG=config/coco-real.yaml` for another run.
 report: setup
@@ -69,3 +80,18 @@ bench-gpu: setup
 
 clean:
 	rm -rf results logs benchmarks .snakemake resources/demo
+
+# A throwaway single-node SLURM (root; scripts/slurm-local.sh installs Debian's slurm-wlm), the
+# SLURM tests (marker slurm) through profiles/slurm-local, and the cluster stopped whatever the
+# tests did. Everything runs under timeout -s INT, so that a hung job cannot hang CI.
+SLURM_TIMEOUT ?= 3600
+.PHONY: test-slurm
+test-slurm: setup
+	@status=0; \
+	timeout -s INT 600 bash scripts/slurm-local.sh start || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  SEMSPACE_SLURM_TEST=1 timeout -s INT $(SLURM_TIMEOUT) $(BIN)/pytest -q -m slurm \
+	    -W ignore::pytest.PytestUnknownMarkWarning tests/test_slurm.py || status=$$?; \
+	fi; \
+	timeout -s INT 120 bash scripts/slurm-local.sh stop || status=$$?; \
+	exit $$status
