@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_missing_candidates_partial_and_missing_gold() -> None:
     assert rows[1]["gold_rank"] is None and rows[1]["hit"] is None  # gold image unavailable
     m = E.metrics_table(table).to_pylist()[0]
     assert (m["items"], m["scored"], m["hits"], m["partial"]) == (2, 1, 1, 2)
+    # official: the unrankable item is a miss (RR 0) over both items; scored only: over one
+    assert (m["official_accuracy"], m["official_mrr"]) == (pytest.approx(0.5), pytest.approx(0.5))
+    assert (m["accuracy"], m["mrr"]) == (pytest.approx(1.0), pytest.approx(1.0))
 
 
 def _glosses(items: list[VwsdItem], rows: list[tuple[str | None, str | None]], strategy: str) -> pa.Table:
@@ -128,7 +132,8 @@ def test_metrics_markdown_and_paper_column() -> None:
     row = metrics.to_pylist()[0]
     assert row["paper"] == "7/16 = 0.438 (thesis, ViT-B/32)"
     md = R.metrics_markdown(metrics)
-    assert "| trial | clip_b32 | word | none | 2/4 = 0.500 | 0.675 |" in md
+    assert "| trial | clip_b32 | word | none | 2/4 = 0.500 | 0.675 | 2/4 = 0.500 | 0.675 |" in md
+    assert "accuracy (official)" in md and "accuracy (scored only)" in md
     assert R.metrics_csv(metrics).splitlines()[0].split(",") == E.METRICS.names
     with pytest.raises(ConfigError, match="unknown paper reference"):
         R.paper_lookup({"trial": "nope"})
@@ -207,8 +212,14 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
                  "--out", str(out / "f.png"), "--correctness", str(out / "c.csv")]) == 0
     assert (out / "f.png").read_bytes()[:4] == b"\x89PNG"
     csv_lines = (out / "c.csv").read_text().splitlines()
-    assert csv_lines[0] == "item,target,phrase,word,phrase,definition/wup_hypernym,gloss_only/wup_hypernym"
+    header = "item,target,phrase,hit:word,hit:phrase,hit:definition/wup_hypernym,hit:gloss_only/wup_hypernym"
+    assert csv_lines[0] == header
     assert len(csv_lines) == n + 1
+    # the phrase column holds each item's phrase, not the phrase prompt's hits
+    phrases = {r["item"]: r["phrase"] for r in table.to_pylist()}
+    for line in csv_lines[1:]:
+        item, _, phrase, *_ = next(csv.reader([line]))
+        assert phrase == phrases[int(item)]
 
 
 @pytest.mark.realdata

@@ -85,8 +85,11 @@ METRICS = pa.schema(
         pa.field("items", pa.int32(), nullable=False),  # items in the split
         pa.field("scored", pa.int32(), nullable=False),  # items whose gold image has an embedding
         pa.field("hits", pa.int32(), nullable=False),
-        pa.field("accuracy", pa.float64()),  # hits / scored
-        pa.field("mrr", pa.float64()),
+        # the task's official scorer: an item whose gold image cannot be ranked is a miss
+        pa.field("official_accuracy", pa.float64()),  # hits / items
+        pa.field("official_mrr", pa.float64()),  # Σ 1/rank / items, unranked gold = 0
+        pa.field("accuracy", pa.float64()),  # scored only: hits / scored
+        pa.field("mrr", pa.float64()),  # scored only: Σ 1/rank / scored
         pa.field("partial", pa.int32(), nullable=False),  # scored over fewer than 10 candidates
         pa.field("glossed", pa.int32(), nullable=False),  # prompts built with a gloss
         pa.field("paper", pa.string()),
@@ -284,6 +287,16 @@ def mean_reciprocal_rank(ranks: Sequence[int]) -> float:
     return float(np.mean([1.0 / r for r in ranks])) if ranks else float("nan")
 
 
+def official_scores(ranks: Sequence[int | None]) -> tuple[float | None, float | None]:
+    """(hit@1, MRR) over all items as the task's scorer counts them: an item whose gold image has
+    no rank (no embedding) is a miss with reciprocal rank 0. ``None`` when there are no items."""
+    if not ranks:
+        return None, None
+    hits = sum(r == 1 for r in ranks if r is not None)
+    reciprocal = sum(1.0 / r for r in ranks if r is not None)
+    return hits / len(ranks), reciprocal / len(ranks)
+
+
 def _row_order(groups: Mapping[tuple[str, str, str, str], object]):
     """Sort key: splits and models as first seen, prompts in the thesis's order (then by name),
     strategies with ``none`` first and then in registry order."""
@@ -306,7 +319,8 @@ def _row_order(groups: Mapping[tuple[str, str, str, str], object]):
 
 
 def metrics_table(items: pa.Table, paper: Mapping[tuple[str, str, str], str] | None = None) -> pa.Table:
-    """Accuracy (hits/scored) and MRR per split × model × prompt × strategy.
+    """Accuracy and MRR per split × model × prompt × strategy, both officially (over all items,
+    an unrankable gold counted as a miss) and over the scored items only.
 
     ``paper`` maps (split, prompt, strategy) to the paper's figure for that row, shown as text.
     """
@@ -318,9 +332,11 @@ def metrics_table(items: pa.Table, paper: Mapping[tuple[str, str, str], str] | N
     out: dict[str, list] = {name: [] for name in METRICS.names}
     for (split, model, prompt, strategy), rows in sorted(groups.items(), key=_row_order(groups)):
         ranks = [r["gold_rank"] for r in rows if r["gold_rank"] is not None]
+        official_accuracy, official_mrr = official_scores([r["gold_rank"] for r in rows])
         values = {
             "split": split, "model": model, "prompt": prompt, "strategy": strategy,
             "items": len(rows), "scored": len(ranks), "hits": sum(r == 1 for r in ranks),
+            "official_accuracy": official_accuracy, "official_mrr": official_mrr,
             "accuracy": hit_at_1(ranks) if ranks else None,
             "mrr": mean_reciprocal_rank(ranks) if ranks else None,
             "partial": sum(bool(r["partial"]) for r in rows),

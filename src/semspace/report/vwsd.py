@@ -3,7 +3,6 @@ and a figure per split with each item's candidates ordered by probability."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pyarrow.compute as pc
 
 from semspace.errors import ConfigError
 from semspace.experiments.vwsd import METRICS, NO_STRATEGY
+from semspace.report import tables as T
 
 #: The papers' figures, as text for the "paper" column, by reference name and (prompt, strategy).
 #: Data for the table only; no code path returns them as results.
@@ -38,63 +38,136 @@ def paper_lookup(references: Mapping[str, str]) -> dict[tuple[str, str, str], st
     return out
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def metrics_markdown(metrics: pa.Table) -> str:
-    """The metrics table as Markdown, accuracy as k/n and ratio, with the paper column."""
-    header = "| split | model | prompt | strategy | accuracy | MRR | partial | glossed | paper |"
-    lines = [header, "|" + "---|" * 9]
-    for r in metrics.to_pylist():
-        acc = f"{r['hits']}/{r['scored']} = {_fmt(r['accuracy'])}"
-        lines.append(
-            f"| {r['split']} | {r['model']} | {r['prompt']} | {r['strategy']} | {acc} | {_fmt(r['mrr'])} "
-            f"| {r['partial']} | {r['glossed']}/{r['items']} | {r['paper'] or ''} |"
-        )
-    notes = ["", "Paper figures (shown in the paper column of the split they belong to):"]
-    for reference, rows in PAPER.items():
-        for (prompt, strategy), text in rows.items():
-            notes.append(f"- {reference}, prompt `{prompt}`, strategy `{strategy}`: {text}")
-    notes.append(
-        "\n`partial`: items scored over fewer than 10 candidates (images missing or unreadable). "
+METRIC_NOTES = (
+    (
+        "accuracy and MRR (official): over all items, as the task's scorer counts them; an item whose "
+        "gold image cannot be ranked (no image or embedding) is a miss with reciprocal rank 0. "
+        "(scored only): over the items whose gold image was ranked; the count is `scored`."
+    ),
+    (
+        "`partial`: items scored over fewer than 10 candidates (images missing or unreadable). "
         "`glossed`: prompts built with a WordNet gloss (the others fell back to `no_gloss_prompt`)."
+    ),
+)
+
+
+def _accuracy_cell(hits: int, n: int, value: float | None) -> str:
+    return f"{hits}/{n} = {T.fmt_float(value)}"
+
+
+def metrics_report(metrics: pa.Table, demo: bool = False) -> T.Table:
+    """The E1 metrics table for reading: official accuracy/MRR first, the scored-only figures
+    beside them, the paper's figure last; footnotes say how each is counted."""
+    rows = []
+    for r in metrics.to_pylist():
+        rows.append(
+            {
+                **r,
+                "official": _accuracy_cell(r["hits"], r["items"], r["official_accuracy"]),
+                "scored_only": _accuracy_cell(r["hits"], r["scored"], r["accuracy"]),
+                "glossed_of": f"{r['glossed']}/{r['items']}",
+            }
+        )
+    columns = [
+        T.Column("split", kind="text"),
+        T.Column("model", kind="text"),
+        T.Column("prompt", kind="text"),
+        T.Column("strategy", kind="text"),
+        T.Column("official", "accuracy (official)", kind="text"),
+        T.Column("official_mrr", "MRR (official)", kind="float"),
+        T.Column("scored_only", "accuracy (scored only)", kind="text"),
+        T.Column("mrr", "MRR (scored only)", kind="float"),
+        T.Column("partial", kind="int"),
+        T.Column("glossed_of", "glossed", kind="text"),
+        T.Column("paper", kind="text"),
+    ]
+    notes = ["Paper figures (shown in the paper column of the split they belong to):"]
+    for reference, figures in PAPER.items():
+        for (prompt, strategy), text in figures.items():
+            notes.append(f"- {reference}, prompt `{prompt}`, strategy `{strategy}`: {text}")
+    return T.Table(
+        rows, columns, "E1: visual WSD, hit@1 accuracy and MRR", (*METRIC_NOTES, *notes), demo
     )
-    return "\n".join(lines + notes) + "\n"
+
+
+def metrics_markdown(metrics: pa.Table, demo: bool = False) -> str:
+    """The metrics table as Markdown: official and scored-only accuracy (k/n = ratio), MRR, paper."""
+    return T.to_markdown(metrics_report(metrics, demo))
+
+
+def metrics_html(metrics: pa.Table, demo: bool = False) -> str:
+    """The same table as a self-contained HTML page, footnotes included."""
+    table = metrics_report(metrics, demo)
+    return T.to_html(table.full_caption, [table])
 
 
 def metrics_csv(metrics: pa.Table) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(METRICS.names)
-    for row in metrics.to_pylist():
-        writer.writerow(["" if row[n] is None else row[n] for n in METRICS.names])
-    return buffer.getvalue()
+    """Every METRICS column at full precision."""
+    return T.to_csv(T.Table(metrics.to_pylist(), [T.Column(n) for n in METRICS.names]))
 
 
-def correctness_csv(items: pa.Table) -> str:
-    """Per item: one column per prompt/strategy, 1 = gold ranked first, 0 = not, empty = unscored."""
-    import csv
-    import io
+def write_metrics(
+    metrics: pa.Table, markdown: str | Path, csv_path: str | Path, demo: bool = False
+) -> Path:
+    """Write the metrics as Markdown, CSV and HTML (beside the Markdown); returns the HTML path."""
+    from semspace.io import write_text
 
+    write_text(metrics_markdown(metrics, demo), markdown)
+    write_text(metrics_csv(metrics), csv_path)
+    out = T.html_path(markdown)
+    write_text(metrics_html(metrics, demo), out)
+    return out
+
+
+def hit_column(prompt: str, strategy: str) -> str:
+    """The correctness column of a prompt/strategy, prefixed so that a prompt named like a data
+    column (the ``phrase`` prompt) never overwrites it."""
+    return f"hit:{prompt}" if strategy == NO_STRATEGY else f"hit:{prompt}/{strategy}"
+
+
+def correctness_rows(items: pa.Table) -> tuple[list[dict[str, object]], list[str]]:
+    """One row per item (item, target, phrase, then a hit column per prompt/strategy: 1 = gold
+    ranked first, 0 = not, None = unscored) and the hit columns in first-seen order."""
     rows = items.select(["item", "target", "phrase", "prompt", "strategy", "hit"]).to_pylist()
     columns: list[str] = []
     table: dict[int, dict[str, object]] = {}
     for r in rows:
-        column = r["prompt"] if r["strategy"] == NO_STRATEGY else f"{r['prompt']}/{r['strategy']}"
+        column = hit_column(r["prompt"], r["strategy"])
         if column not in columns:
             columns.append(column)
-        entry = table.setdefault(r["item"], {"item": r["item"], "target": r["target"], "phrase": r["phrase"]})
-        entry[column] = "" if r["hit"] is None else int(r["hit"])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["item", "target", "phrase", *columns])
-    for entry in table.values():
-        writer.writerow([entry["item"], entry["target"], entry["phrase"], *(entry.get(c, "") for c in columns)])
-    return buffer.getvalue()
+        entry = table.setdefault(
+            r["item"], {"item": r["item"], "target": r["target"], "phrase": r["phrase"]}
+        )
+        entry[column] = None if r["hit"] is None else int(r["hit"])
+    return [{**{c: None for c in columns}, **e} for e in table.values()], columns
+
+
+def correctness_report(items: pa.Table, demo: bool = False) -> T.Table:
+    rows, hits = correctness_rows(items)
+    columns = [
+        T.Column("item", kind="int"),
+        T.Column("target", kind="text"),
+        T.Column("phrase", kind="text"),
+    ]
+    columns += [T.Column(h, kind="int") for h in hits]
+    note = "1 = gold image ranked first, 0 = not, – = not scored (gold image missing)."
+    return T.Table(rows, columns, "E1: per-item correctness", (note,), demo)
+
+
+def correctness_csv(items: pa.Table) -> str:
+    """Per item: one column per prompt/strategy, 1 = gold ranked first, 0 = not, empty = unscored."""
+    return T.to_csv(correctness_report(items))
+
+
+def write_correctness(items: pa.Table, csv_path: str | Path, demo: bool = False) -> Path:
+    """The correctness CSV and its HTML beside it; returns the HTML path."""
+    from semspace.io import write_text
+
+    table = correctness_report(items, demo)
+    write_text(T.to_csv(table), csv_path)
+    out = T.html_path(csv_path)
+    write_text(T.to_html(table.full_caption, [table]), out)
+    return out
 
 
 def _thumbnail(path: Path, size: int) -> object | None:
@@ -110,8 +183,15 @@ def _thumbnail(path: Path, size: int) -> object | None:
 
 
 def ranking_figure(
-    items: pa.Table, out: str | Path, prompt: str, strategy: str,
-    image_dir: str | Path | None = None, max_items: int = 16, thumb_size: int = 96, title: str = "",
+    items: pa.Table,
+    out: str | Path,
+    prompt: str,
+    strategy: str,
+    image_dir: str | Path | None = None,
+    max_items: int = 16,
+    thumb_size: int = 96,
+    title: str = "",
+    demo: bool = False,
 ) -> int:
     """Each item's candidates ordered by probability (left = most probable; unscored ones last,
     titled "missing"), gold framed in green when ranked first and orange otherwise; thumbnails
@@ -132,8 +212,11 @@ def ranking_figure(
         )
     n_cols = max(max(len(r["candidates"]) + len(r["missing"]) for r in rows), 1)
     fig, axes = plt.subplots(
-        len(rows), n_cols + 1, figsize=(1.25 * (n_cols + 2.5), 1.45 * len(rows) + 0.6),
-        gridspec_kw={"width_ratios": [2.5] + [1] * n_cols}, squeeze=False,
+        len(rows),
+        n_cols + 1,
+        figsize=(1.25 * (n_cols + 2.5), 1.45 * len(rows) + 0.6),
+        gridspec_kw={"width_ratios": [2.5] + [1] * n_cols},
+        squeeze=False,
     )
     image_dir = Path(image_dir) if image_dir else None
     for row_axes, r in zip(axes, rows):
@@ -142,10 +225,14 @@ def ranking_figure(
         mark = {True: "✓", False: "✗", None: "–"}[r["hit"]]
         extra = f" (+{len(r['missing'])} missing)" if r["missing"] else ""
         label_ax.text(
-            0.0, 0.5,
+            0.0,
+            0.5,
             f"{r['item']}: {r['phrase']}\n[{r['target']}] {mark} rank {r['gold_rank']}{extra}"
             + (f"\n{r['synset']}" if r["synset"] else ""),
-            va="center", ha="left", fontsize=7, wrap=True,
+            va="center",
+            ha="left",
+            fontsize=7,
+            wrap=True,
         )
         order = np.argsort(-np.asarray(r["probability"]), kind="stable")
         for ax in row_axes[1:]:
@@ -155,12 +242,18 @@ def ranking_figure(
         tiles += [(name, "missing") for name in r["missing"]]
         for col, (name, label) in enumerate(tiles):
             ax = row_axes[1 + col]
-            thumb = _thumbnail(image_dir / name, thumb_size) if image_dir and label != "missing" else None
+            thumb = (
+                _thumbnail(image_dir / name, thumb_size)
+                if image_dir and label != "missing"
+                else None
+            )
             if thumb is not None:
                 ax.imshow(thumb)
             else:
                 ax.imshow(np.full((8, 8, 3), 0.85))
-                ax.text(0.5, 0.5, name, ha="center", va="center", fontsize=5, transform=ax.transAxes)
+                ax.text(
+                    0.5, 0.5, name, ha="center", va="center", fontsize=5, transform=ax.transAxes
+                )
             ax.set_title(label, fontsize=7)
             if name == r["gold"]:
                 colour = "tab:green" if r["hit"] else "tab:orange"
@@ -171,7 +264,8 @@ def ranking_figure(
                     spine.set_edgecolor(colour)
                     spine.set_linewidth(3)
     label = f"prompt {prompt}" + ("" if strategy == NO_STRATEGY else f", glosses {strategy}")
-    fig.suptitle(f"{title} — {label}: candidates by probability, gold framed".strip(" —"), fontsize=9)
+    text = f"{title} — {label}: candidates by probability, gold framed".strip(" —")
+    fig.suptitle(T.demo_title(text, demo), fontsize=9)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
