@@ -183,10 +183,14 @@ def test_table_puts_paper_numbers_only_where_the_paper_has_them() -> None:
     assert got[0]["sentence_r1_paper"] is None and got[2]["image_medr_paper"] is None
     assert got[1]["sentence_r1"] == 1.0
     md = table_markdown(table)
-    assert (
-        "sent. 11.7/33.9/47.5, 11.5; image 6.1/14.4/19.0, 77.0 |" in md
-        and md.count("\n| clip") == 3
+    # the paper's numbers in a row of their own under the cell's row, one under each metric
+    lines = md.splitlines()
+    row = "| clip | sum | flickr30k | flickr30k | 1.0 | 2.0 | 3.0 | 4.0 | 1.0 | 2.0 | 3.0 | 4.0 | 10 | 50 |"
+    ours = lines.index(row)
+    assert lines[ours + 1] == (
+        "| paper |  | flickr30k | flickr30k | 11.7 | 33.9 | 47.5 | 11.5 | 6.1 | 14.4 | 19.0 | 77.0 | – | – |"
     )
+    assert md.count("\n| clip") == 3 and md.count("\n| paper") == 1
 
 
 def test_pca_2d_recovers_a_line() -> None:

@@ -3,13 +3,14 @@ of images and sentences in a joint space."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from semspace.experiments.retrieval import DIRECTIONS, METRICS
+from semspace.report import tables as T
 
 #: The paper's figures, as data for the "paper" columns only (DESIGN.md, E2; VGG16 fc7 image
 #: features, trained joint space). Keyed by (train set, eval set) as named in the default
@@ -41,13 +42,17 @@ TABLE = pa.schema(
 )
 
 
-def retrieval_table(metrics: pa.Table, train_order: Sequence[str] = (), eval_order: Sequence[str] = ()) -> pa.Table:
+def retrieval_table(
+    metrics: pa.Table, train_order: Sequence[str] = (), eval_order: Sequence[str] = ()
+) -> pa.Table:
     """Long METRICS rows → the wide TABLE, zero-shot first, then train sets in config order."""
     metrics = metrics.select(METRICS.names)
     rows: dict[tuple[str, str, str, str], dict] = {}
     for r in metrics.to_pylist():
         key = (r["features"], r["loss"], r["train"], r["eval"])
-        row = rows.setdefault(key, dict(zip(("features", "loss", "train", "eval"), key, strict=True)))
+        row = rows.setdefault(
+            key, dict(zip(("features", "loss", "train", "eval"), key, strict=True))
+        )
         paper = PAPER.get((r["train"], r["eval"]), {}).get(r["direction"], {})
         for f in FIGURES:
             row[f"{r['direction']}_{f}"] = r[f]
@@ -63,44 +68,70 @@ def retrieval_table(metrics: pa.Table, train_order: Sequence[str] = (), eval_ord
     return pa.Table.from_pylist([rows[k] for k in sorted(rows, key=order)], schema=TABLE)
 
 
-def _cell(ours: float | None) -> str:
-    if ours is None or (isinstance(ours, float) and math.isnan(ours)):
-        return "–"
-    return f"{ours:.1f}"
+TABLE_NOTES = (
+    (
+        "Sentence retrieval = image → text, image retrieval = text → image; R@K in %, Med r = median "
+        "rank, averaged over folds of images. `zeroshot` = CLIP's own space, no training."
+    ),
+    (
+        "Rows `paper`: the paper's figure under each metric for that (train, eval) cell, where the "
+        "paper reports it (VGG16 fc7 features and its own text encoder); – where it does not."
+    ),
+)
 
 
-def _paper_cell(row: dict) -> str:
-    """The paper's figures of this (train, eval) cell, ``R@1/R@5/R@10, Med r`` per direction."""
-    parts = []
-    for d in DIRECTIONS:
-        values = [row[f"{d}_{f}_paper"] for f in FIGURES]
-        if all(v is not None for v in values):
-            name = "sent." if d == "sentence" else "image"
-            parts.append(f"{name} {values[0]:.1f}/{values[1]:.1f}/{values[2]:.1f}, {values[3]:.1f}")
-    return "; ".join(parts)
+def _paper_row(row: dict) -> dict | None:
+    """The paper's figures of this row's cell as a row of their own, or None when it has none."""
+    values = {f"{d}_{f}": row[f"{d}_{f}_paper"] for d in DIRECTIONS for f in FIGURES}
+    if all(v is None for v in values.values()):
+        return None
+    return {
+        "features": "paper",
+        "loss": "",
+        "train": row["train"],
+        "eval": row["eval"],
+        **values,
+        "images": None,
+        "texts": None,
+    }
 
 
-def table_markdown(table: pa.Table) -> str:
-    """Markdown: ours per metric, and the paper's figures for that cell in the last column."""
-    head = ["features", "loss", "train", "eval"] + [
-        f"{'sent.' if d == 'sentence' else 'image'} {HEADINGS[f]}" for d in DIRECTIONS for f in FIGURES
-    ] + ["images", "texts", "paper"]
-    lines = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" if i < 4 or i == len(head) - 1 else "---:" for i in range(len(head))) + "|",
-    ]
+def table_report(table: pa.Table, demo: bool = False) -> T.Table:
+    """The wide TABLE for reading: our rows, each followed by the paper's numbers under each metric."""
+    rows = []
     for r in table.to_pylist():
-        cells = [r["features"], r["loss"], r["train"], r["eval"]]
-        cells += [_cell(r[f"{d}_{f}"]) for d in DIRECTIONS for f in FIGURES]
-        cells += [str(r["images"]), str(r["texts"]), _paper_cell(r)]
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = (
-        "\nSentence retrieval = image → text, image retrieval = text → image; R@K in %, Med r = median"
-        " rank, averaged over folds of images. paper: the paper's R@1/R@5/R@10, Med r of that cell"
-        " (VGG16 fc7 features and its own text encoder), where the paper reports it. `zeroshot` = CLIP's own space,"
-        " no training.\n"
-    )
-    return "\n".join(lines) + "\n" + notes
+        rows.append(r)
+        paper = _paper_row(r)
+        if paper is not None:
+            rows.append(paper)
+    columns = [T.Column(k, kind="text") for k in ("features", "loss", "train", "eval")]
+    columns += [
+        T.Column(f"{d}_{f}", f"{'sent.' if d == 'sentence' else 'image'} {HEADINGS[f]}", "float", 1)
+        for d in DIRECTIONS
+        for f in FIGURES
+    ]
+    columns += [T.Column("images", kind="int"), T.Column("texts", kind="int")]
+    return T.Table(rows, columns, "E2: image–sentence retrieval", TABLE_NOTES, demo)
+
+
+def table_markdown(table: pa.Table, demo: bool = False) -> str:
+    """Markdown: ours per metric, the paper's numbers in a row under ours where it has them."""
+    return T.to_markdown(table_report(table, demo))
+
+
+def table_html(table: pa.Table, demo: bool = False) -> str:
+    report = table_report(table, demo)
+    return T.to_html(report.full_caption, [report])
+
+
+def write_table_views(table: pa.Table, md_path: str | Path, demo: bool = False) -> Path:
+    """The table as Markdown and as HTML beside it (``table.md`` → ``table.html``); returns the HTML."""
+    from semspace.io import write_text
+
+    write_text(table_markdown(table, demo), md_path)
+    out = T.html_path(md_path)
+    write_text(table_html(table, demo), out)
+    return out
 
 
 # ---------------------------------------------------------------- 2-D maps
@@ -128,12 +159,21 @@ def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     if method == "umap":
         import umap
 
-        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(x) - 1))
+        reducer = umap.UMAP(
+            n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(x) - 1)
+        )
         return np.asarray(reducer.fit_transform(x))
     raise ValueError(f"unknown map method {method!r}; use pca or umap")
 
 
-def draw_map(coords: np.ndarray, modality: Sequence[str], item: Sequence[int], title: str, out: str) -> None:
+def draw_map(
+    coords: np.ndarray,
+    modality: Sequence[str],
+    item: Sequence[int],
+    title: str,
+    out: str,
+    demo: bool = False,
+) -> None:
     """Scatter of images (dots) and sentences (crosses), coloured by modality, with faint lines
     from each sentence to its image."""
     import matplotlib
@@ -154,7 +194,7 @@ def draw_map(coords: np.ndarray, modality: Sequence[str], item: Sequence[int], t
             ax.plot([a[0], b[0]], [a[1], b[1]], color="0.8", lw=0.4, zorder=1)
     ax.scatter(*coords[~is_image].T, s=14, marker="x", c="tab:orange", label="sentences", zorder=2)
     ax.scatter(*coords[is_image].T, s=18, marker="o", c="tab:blue", label="images", zorder=3)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(T.demo_title(title, demo), fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(loc="best", fontsize=8)
@@ -177,10 +217,21 @@ COORDS = pa.schema(
 )
 
 
-def coords_table(modality: Sequence[str], keys: Sequence[str], texts: Sequence[str | None],
-                 item: Sequence[int], coords: np.ndarray) -> pa.Table:
+def coords_table(
+    modality: Sequence[str],
+    keys: Sequence[str],
+    texts: Sequence[str | None],
+    item: Sequence[int],
+    coords: np.ndarray,
+) -> pa.Table:
     return pa.table(
-        {"modality": list(modality), "key": list(keys), "text": list(texts), "item": list(item),
-         "x": coords[:, 0].astype(float), "y": coords[:, 1].astype(float)},
+        {
+            "modality": list(modality),
+            "key": list(keys),
+            "text": list(texts),
+            "item": list(item),
+            "x": coords[:, 0].astype(float),
+            "y": coords[:, 1].astype(float),
+        },
         schema=COORDS,
     )

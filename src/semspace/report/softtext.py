@@ -10,10 +10,16 @@ import numpy as np
 import pyarrow as pa
 
 from semspace.io import atomic_path, write_text
+from semspace.report import tables as T
 
 #: The paper's accuracies (%, CIFAR-10 test set, CLIP ViT-L/14), by our prompt names. Data for
 #: the "paper" column only; nothing in the code computes or returns these.
-PAPER_ACCURACY: dict[str, float] = {"hard": 96.19, "like": 85.56, "looks_like": 95.19, "resembles": 91.48}
+PAPER_ACCURACY: dict[str, float] = {
+    "hard": 96.19,
+    "like": 85.56,
+    "looks_like": 95.19,
+    "resembles": 91.48,
+}
 PAPER_PROMPT_NAMES: dict[str, str] = {
     "hard": "hard text",
     "like": "like",
@@ -53,47 +59,67 @@ def accuracy_table(accuracy: pa.Table, paper: Mapping[str, float] = PAPER_ACCURA
     return pa.Table.from_pylist(rows, schema=TABLE)
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value).replace("|", "\\|")
+COLUMNS = (
+    T.Column("prompt", kind="text"),
+    T.Column("paper_prompt", "paper's name", kind="text"),
+    T.Column("text", kind="text"),
+    T.Column("n_images", "images", kind="int"),
+    T.Column("n_texts", "texts", kind="int"),
+    T.Column("accuracy", "accuracy (%)", "float", 2),
+    T.Column("paper", "paper (%)", "float", 2),
+)
 
 
 def markdown_table(table: pa.Table) -> str:
-    names = table.column_names
-    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
-    for row in table.to_pylist():
-        lines.append("| " + " | ".join(_cell(row[n]) for n in names) + " |")
-    return "\n".join(lines) + "\n"
+    return T.to_markdown(T.Table(table.to_pylist(), COLUMNS))
 
 
-def report_markdown(table: pa.Table, classifier: Mapping[str, object], model: str, dataset: str) -> str:
-    """The E4 table in Markdown with the classifier's own test accuracy underneath."""
-    lines = [
-        f"# E4: soft-text prompts, CLIP zero-shot classification ({dataset}, model `{model}`)",
-        "",
-        "Accuracy in % on the test images; `paper` is the value the paper reports (CIFAR-10, CLIP ViT-L/14).",
-        "",
-        markdown_table(table),
+def report_table(
+    table: pa.Table, classifier: Mapping[str, object], model: str, dataset: str, demo: bool = False
+) -> T.Table:
+    """The E4 table with its caption and footnotes (what `paper` is; the classifier's accuracy)."""
+    notes = (
+        (
+            "Accuracy in % on the test images; `paper` is the value the paper reports "
+            "(CIFAR-10, CLIP ViT-L/14)."
+        ),
         (
             f"Classifier ({classifier.get('arch')}, {classifier.get('epochs')} epochs): "
-            f"test accuracy {100 * float(classifier.get('accuracy', 0.0)):.2f} %, "
-            f"top-2 accuracy {100 * float(classifier.get('top2_accuracy', 0.0)):.2f} % "
+            f"test accuracy {T.fmt_share(float(classifier.get('accuracy', 0.0)), 2)}, "
+            f"top-2 accuracy {T.fmt_share(float(classifier.get('top2_accuracy', 0.0)), 2)} "
             f"on {classifier.get('n')} images."
         ),
-        "",
-    ]
-    return "\n".join(lines)
+    )
+    caption = f"E4: soft-text prompts, CLIP zero-shot classification ({dataset}, model `{model}`)"
+    return T.Table(table.to_pylist(), COLUMNS, caption, notes, demo)
 
 
-def write_table(table: pa.Table, csv_path: str | Path, md_path: str | Path, markdown: str) -> None:
+def report_markdown(
+    table: pa.Table, classifier: Mapping[str, object], model: str, dataset: str, demo: bool = False
+) -> str:
+    """The E4 table in Markdown with the classifier's own test accuracy underneath."""
+    return T.to_markdown(report_table(table, classifier, model, dataset, demo), heading_level=1)
+
+
+def write_table(
+    table: pa.Table,
+    csv_path: str | Path,
+    md_path: str | Path,
+    markdown: str,
+    report: T.Table | None = None,
+) -> Path | None:
+    """The table as CSV (full precision) and Markdown; with ``report`` (see ``report_table``)
+    also as HTML beside the Markdown, whose path is returned."""
     import pyarrow.csv as pacsv
 
     with atomic_path(csv_path, suffix=".csv") as tmp:
         pacsv.write_csv(table, tmp)
     write_text(markdown, md_path)
+    if report is None:
+        return None
+    out = T.html_path(md_path)
+    write_text(T.to_html(report.full_caption, [report]), out)
+    return out
 
 
 def confusion_matrices(confusion: pa.Table, n_classes: int) -> dict[str, np.ndarray]:
@@ -105,7 +131,12 @@ def confusion_matrices(confusion: pa.Table, n_classes: int) -> dict[str, np.ndar
     return out
 
 
-def plot_confusion(matrices: Mapping[str, np.ndarray], class_names: Sequence[str], out: str | Path) -> None:
+def plot_confusion(
+    matrices: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    out: str | Path,
+    demo: bool = False,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,6 +158,8 @@ def plot_confusion(matrices: Mapping[str, np.ndarray], class_names: Sequence[str
             if count:
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=5, color=colour)
+    if demo:
+        fig.suptitle(T.DEMO_NOTE, fontsize=10)
     fig.tight_layout()
     _save(fig, out)
 
@@ -147,7 +180,11 @@ def umap_coordinates(
 
     n_neighbors = max(2, min(n_neighbors, len(features) - 1))
     reducer = umap.UMAP(
-        n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
+        n_components=2,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        metric="cosine",
+        random_state=seed,
         n_jobs=1,  # a fixed random_state runs single-threaded anyway; say so to silence the warning
     )
     return np.asarray(reducer.fit_transform(features), dtype=np.float32)
@@ -161,6 +198,7 @@ def plot_umap(
     class_names: Sequence[str],
     title: str,
     out: str | Path,
+    demo: bool = False,
 ) -> None:
     """Image features as dots and text features as stars, coloured by class."""
     import matplotlib
@@ -172,13 +210,15 @@ def plot_umap(
     fig, ax = plt.subplots(figsize=(7, 6))
     for c, name in enumerate(class_names):
         dots = image_labels == c
-        ax.scatter(image_xy[dots, 0], image_xy[dots, 1], s=6, color=colours(c % 10), alpha=0.6, label=name)
+        ax.scatter(
+            image_xy[dots, 0], image_xy[dots, 1], s=6, color=colours(c % 10), alpha=0.6, label=name
+        )
         stars = text_classes == c
         ax.scatter(
             text_xy[stars, 0], text_xy[stars, 1], s=160, marker="*", color=colours(c % 10),
             edgecolors="black", linewidths=0.6,
         )  # fmt: skip
-    ax.set_title(title)
+    ax.set_title(T.demo_title(title, demo))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(markerscale=2, fontsize=8, loc="best", title="class (dots: images, stars: texts)")

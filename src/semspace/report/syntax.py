@@ -3,7 +3,6 @@ training losses, relevance maps."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from semspace.io import atomic_path, write_text
+from semspace.report import tables as T
 
 #: The paper's pairwise accuracies (MIRU 2023, CLIP ViT-B/32 on LAVA, held-out pairs, batch 2
 #: at test time). Data for the "paper" column only; never returned as a result.
@@ -66,52 +66,89 @@ def accuracy_table(summaries: Sequence[dict]) -> pa.Table:
     )
 
 
-def _markdown(table: pa.Table, floats: str = "{:.2f}") -> str:
-    names = table.column_names
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in table.to_pylist():
-        cells = []
-        for name in names:
-            v = row[name]
-            if v is None:
-                cells.append("")
-            elif isinstance(v, float):
-                cells.append("" if math.isnan(v) else floats.format(v))
-            else:
-                cells.append(str(v).replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+ACCURACY_NOTE = (
+    "Pairwise accuracy (%) on held-out pairs: for each tree (or sentence), is its own scene closer "
+    "than the other reading's? Exact ties count one half, so the text-only input (the same "
+    "sentence for both readings) scores 50 % by construction. `train_batch` 0 = the model without "
+    "fine-tuning. `paper`: MIRU 2023 (CLIP ViT-B/32, bracketed trees)."
+)
+TOKENS_NOTE = (
+    "`over_limit`: strings longer than the 77-token context (truncated at the end). "
+    "`bracket_token_types`: distinct tokens made only of brackets, e.g. `((` or `))))`."
+)
+
+
+def accuracy_report(accuracy: pa.Table, demo: bool = False) -> T.Table:
+    columns = [
+        T.Column("input", kind="text"),
+        T.Column("train_batch", kind="int"),
+        T.Column("model", kind="text"),
+        T.Column("test_pairs", kind="int"),
+        T.Column("accuracy", "accuracy (%)", "float", 2),
+        T.Column("paper", "paper (%)", "float", 2),
+    ]
+    return T.Table(
+        accuracy.to_pylist(), columns, "E3: pairwise accuracy on LAVA", (ACCURACY_NOTE,), demo
+    )
+
+
+def tokens_report(tokens: pa.Table, demo: bool = False) -> T.Table:
+    columns = [
+        T.Column("input", kind="text"),
+        T.Column("strings", kind="int"),
+        T.Column("mean_tokens", kind="float", digits=1),
+    ]
+    columns += [
+        T.Column(k, kind="int") for k in ("max_tokens", "over_limit", "bracket_token_types")
+    ]
+    return T.Table(
+        tokens.to_pylist(),
+        columns,
+        "How the CLIP tokenizer splits the linearised trees",
+        (TOKENS_NOTE,),
+        demo,
+    )
 
 
 def write_tables(
-    accuracy: pa.Table, tokens: pa.Table, counts: dict, md_path: str | Path, csv_path: str | Path
-) -> None:
-    """The Markdown report (accuracy, tokenizer check, data counts) and the accuracy CSV."""
+    accuracy: pa.Table,
+    tokens: pa.Table,
+    counts: dict,
+    md_path: str | Path,
+    csv_path: str | Path,
+    demo: bool = False,
+) -> Path:
+    """The report (accuracy, tokenizer check, data counts) as Markdown and as HTML beside it, and
+    the accuracy CSV at full precision; returns the HTML path."""
     import pyarrow.csv as pacsv
 
+    title = T.demo_title("E3: syntax trees as CLIP text input (LAVA)", demo)
+    acc, tok = accuracy_report(accuracy), tokens_report(tokens)
+    examples = [f"`{row['input']}`: {row['example']}" for row in tokens.to_pylist()]
+    data = [f"{k}: {T.fmt(v)}" for k, v in counts.items()]
     text = [
-        "# E3: syntax trees as CLIP text input (LAVA)\n",
-        "Pairwise accuracy (%) on held-out pairs: for each tree (or sentence), is its own scene",
-        "closer than the other reading's? Exact ties count one half, so the text-only input (the",
-        "same sentence for both readings) scores 50 % by construction. `train_batch` 0 = the",
-        "model without fine-tuning. `paper`: MIRU 2023 (CLIP ViT-B/32, bracketed trees).\n",
-        _markdown(accuracy),
-        "\n## How the CLIP tokenizer splits the linearised trees\n",
-        "`over_limit`: strings longer than the 77-token context (truncated at the end).",
-        "`bracket_token_types`: distinct tokens made only of brackets, e.g. `((` or `))))`.\n",
-        _markdown(tokens.drop_columns(["example"])),
+        f"# {title}\n",
+        T.to_markdown(acc),
+        "\n## " + T.to_markdown(tok),
         "\nFirst tree of each input as tokens (`_` ends a word):\n",
     ]
-    for row in tokens.to_pylist():
-        text.append(f"- `{row['input']}`: {row['example']}")
-    text.append("\n## Data\n")
-    text.extend(f"- {k}: {v}" for k, v in counts.items())
+    text += [f"- {line}" for line in examples]
+    text += ["\n## Data\n", *(f"- {line}" for line in data)]
     write_text("\n".join(text) + "\n", md_path)
+    html_out = T.html_path(md_path)
+    blocks: list[T.Table | str] = [
+        acc,
+        tok,
+        "First tree of each input as tokens (`_` ends a word):",
+    ]
+    blocks += examples + ["Data:"] + data
+    write_text(T.to_html(title, blocks), html_out)
     with atomic_path(csv_path, suffix=".csv") as tmp:
         pacsv.write_csv(accuracy, tmp)
+    return html_out
 
 
-def plot_losses(logs: dict[str, Sequence[float]], out: str | Path) -> None:
+def plot_losses(logs: dict[str, Sequence[float]], out: str | Path, demo: bool = False) -> None:
     """Training loss per step of each fine-tuning run (a running mean over 10 steps)."""
     import matplotlib
 
@@ -127,13 +164,17 @@ def plot_losses(logs: dict[str, Sequence[float]], out: str | Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("contrastive loss")
     ax.legend(fontsize=7)
+    if demo:
+        ax.set_title(T.DEMO_NOTE, fontsize=9)
     fig.tight_layout()
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
-def plot_relevance(panels: Sequence[dict], out: str | Path, title: str = "") -> None:
+def plot_relevance(
+    panels: Sequence[dict], out: str | Path, title: str = "", demo: bool = False
+) -> None:
     """One row per reading: the frame with its patch relevance, and the tree's token relevance.
 
     Each panel: ``image`` (h, w, 3 uint8), ``patches`` (g, g), ``tokens`` (list of str),
@@ -171,8 +212,8 @@ def plot_relevance(panels: Sequence[dict], out: str | Path, title: str = "") -> 
         ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=6)
         ax_tok.set_xlim(-0.5, max(len(rel), 1) - 0.5)
         ax_tok.set_ylabel("relevance", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    if title or demo:
+        fig.suptitle(T.demo_title(title, demo), fontsize=9)
     fig.tight_layout()
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
