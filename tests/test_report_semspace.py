@@ -45,16 +45,42 @@ def test_neighbour_rows_carry_captions_in_rank_order():
     nb = pa.table({"image": [0, 0, 1, 1], "rank": [2, 1, 1, 2], "neighbour": [2, 1, 0, 2],
                    "symdiff": [4, 3, 3, 2], "intersection": [1, 1, 1, 0], "union": [5, 4, 4, 2]}, schema=NEIGHBOURS)
     rows = R.neighbour_rows(nb, _captions(), image=0, k=5)
-    assert [r["image"] for r in rows] == [0, 1, 2]
-    assert rows[0]["captions"] == "a cat | the cat" and rows[0]["coco_id"] == 7
-    assert rows[1]["symdiff"] == 3 and rows[1]["captions"] == "a dog"
-    assert len(R.neighbour_rows(nb, _captions(), image=0, k=1)) == 2
+    assert [(r["rank"], r["image"]) for r in rows] == [(1, 1), (2, 2)]  # the query is no row
+    assert rows[0]["symdiff"] == 3 and rows[0]["captions"] == "a dog" and rows[0]["coco_id"] == 8
+    assert len(R.neighbour_rows(nb, _captions(), image=0, k=1)) == 1
+    assert R.query_caption(_captions(), 0) == "image 0 (COCO id 7): a cat | the cat"
 
 
 def test_markdown_escapes_pipes_and_formats_numbers():
-    text = R.markdown([{"a": "x|y", "b": 1234567.0, "c": 0.123456, "d": None}])
-    assert "x\\|y" in text and "1,234,567" in text and "0.1235" in text
-    assert text.splitlines()[1] == "|---|---|---|---|"
+    text = R.markdown([{"quantity": "x|y", "reproduced": 1234567.0, "paper": 0.123456}])
+    assert "x\\|y" in text and "| 1234567 |" in text and "| 0.123 |" in text
+    assert text.splitlines()[1] == "|---|---:|---:|"
+
+
+def test_eigen_and_share_rows_read_in_one_style(tmp_path):
+    eigen = {"n": 5000, "n_positive": 1266, "top2_share": 0.05498, "eigenvalues": [36310.2, 3973.0]}
+    rows = R.eigen_rows(eigen, "coco")
+    sections = {"eigen": ("Classical MDS", rows)}
+    R.write_tables(tmp_path, "coco", sections, demo=True)
+    md = (tmp_path / "tables.md").read_text()
+    assert "| λ1 | 3.631e+04 |" in md and "| λ2 | 3.973e+03 |" in md
+    assert "| share of the first two axes (of Σ positive λ) | 5.5 % | 6.0 % |" in md
+    assert "| positive eigenvalues | 1266 | 1266 |" in md
+    assert md.startswith("# demo: random tiny models")
+    csv_lines = (tmp_path / "eigen.csv").read_text().splitlines()  # full precision in the CSV
+    assert "share of the first two axes (of Σ positive λ),0.05498,0.06" in csv_lines
+    html = (tmp_path / "eigen.html").read_text()
+    assert "<td class=\"num\">5.5 %</td>" in html and "demo: random tiny models" in html
+    assert (tmp_path / "tables.html").read_text().count("<table>") == 1
+
+
+def test_stats_paper_column_has_the_published_counts():
+    stats = {"images": 5000.0, "texts": 25000.0, "characters": 1.0, "tokens": 2.0}
+    coco = {r["quantity"]: r["paper"] for r in R.stats_rows(stats, "coco")}
+    assert coco["texts (captions or associations)"] == 25010 and coco["characters"] == 1310066
+    assert coco["tokens"] == 138627 and coco["images"] == 5000
+    llm = {r["quantity"]: r["paper"] for r in R.stats_rows(stats, "llm")}
+    assert llm["characters"] == 6895429 and llm["tokens"] == 611131
 
 
 @pytest.mark.slow
@@ -89,7 +115,7 @@ def test_report_command_end_to_end(tmp_path):
     table = (out / "tables.md").read_text()
     assert f"| {summary['symdiff_max']} |" in table
     neighbours = (out / "neighbours.csv").read_text().splitlines()
-    assert len(neighbours) == 1 + 1 + 4 and neighbours[1].startswith("0,3,")
+    assert len(neighbours) == 1 + 4 and neighbours[1].startswith("1,")  # first neighbour first
     # The configured image must exist.
     assert main(["imagespace", "report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets",
                  str(d / "sets.parquet"), "--summary", str(d / "sd" / "summary.json"), "--pairs",

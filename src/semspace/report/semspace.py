@@ -6,9 +6,7 @@ The paper's numbers below are data for the "paper" column only; nothing computed
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +14,15 @@ import numpy as np
 import pyarrow as pa
 
 from semspace.io import atomic_path, write_text
+from semspace.report import tables as T
 
 #: Numbers reported by the paper (DESIGN.md, E5), per branch: shown beside ours, never used.
 PAPER: dict[str, dict[str, float]] = {
     "coco": {
+        "images": 5000,
+        "texts": 25010,
+        "characters": 1310066,
+        "tokens": 138627,
         "mean_set_size": 27.7,
         "vocabulary": 7254,
         "symdiff_min": 7,
@@ -33,6 +36,8 @@ PAPER: dict[str, dict[str, float]] = {
         "top2_share": 0.06,
     },
     "llm": {
+        "characters": 6895429,
+        "tokens": 611131,
         "mean_set_size": 122.2,
         "vocabulary": 20113,
         "symdiff_min": 69,
@@ -116,75 +121,141 @@ def eigen_rows(eigen: dict[str, Any], branch: str) -> list[dict[str, Any]]:
     values["lambda1"] = lambdas[0] if len(lambdas) > 0 else None
     values["lambda2"] = lambdas[1] if len(lambdas) > 1 else None
     rows = [_row(label, values.get(key), paper.get(key)) for key, label in EIGEN_LABELS.items()]
-    rows.append(_row("distances", "√|A Δ B|" if eigen.get("sqrt_distances") else "|A Δ B|", "|A Δ B|"))
+    rows.append(
+        _row("distances", "√|A Δ B|" if eigen.get("sqrt_distances") else "|A Δ B|", "|A Δ B|")
+    )
     return rows
+
+
+def _captions_by_image(captions: pa.Table) -> tuple[dict[int, list[str]], dict[int, Any]]:
+    texts: dict[int, list[str]] = {}
+    coco: dict[int, Any] = {}
+    for i, cid, text in zip(
+        captions.column("image").to_pylist(),
+        captions.column("coco_id").to_pylist(),
+        captions.column("text").to_pylist(),
+    ):
+        texts.setdefault(i, []).append(text.strip())
+        coco[i] = cid
+    return texts, coco
+
+
+def query_caption(captions: pa.Table, image: int) -> str:
+    """The configured image as a line for the neighbours table's caption: its ids and captions."""
+    texts, coco = _captions_by_image(captions)
+    return f"image {image} (COCO id {T.fmt_int(coco.get(image))}): " + " | ".join(
+        texts.get(image, [])
+    )
 
 
 def neighbour_rows(
     neighbours: pa.Table, captions: pa.Table, image: int, k: int | None = None
 ) -> list[dict[str, Any]]:
-    """The configured image (rank 0) and its nearest neighbours, each with its captions."""
-    texts: dict[int, list[str]] = {}
-    coco: dict[int, Any] = {}
-    for i, cid, text in zip(
-        captions.column("image").to_pylist(), captions.column("coco_id").to_pylist(),
-        captions.column("text").to_pylist(),
-    ):
-        texts.setdefault(i, []).append(text.strip())
-        coco[i] = cid
+    """The nearest neighbours of ``image`` (rank 1 first; the image itself is not a row; see
+    ``query_caption``), each with its captions."""
+    texts, coco = _captions_by_image(captions)
     mask = np.asarray(neighbours.column("image").to_numpy()) == image
     rows = neighbours.filter(pa.array(mask)).sort_by("rank").to_pylist()
     if k is not None:
         rows = rows[:k]
-    out = [{"rank": 0, "image": image, "coco_id": coco.get(image), "symdiff": 0, "intersection": None,
-            "union": None, "captions": " | ".join(texts.get(image, []))}]
-    for r in rows:
-        j = r["neighbour"]
-        out.append({"rank": r["rank"], "image": j, "coco_id": coco.get(j), "symdiff": r["symdiff"],
-                    "intersection": r["intersection"], "union": r["union"],
-                    "captions": " | ".join(texts.get(j, []))})
-    return out
+    return [
+        {
+            "rank": r["rank"],
+            "image": r["neighbour"],
+            "coco_id": coco.get(r["neighbour"]),
+            "symdiff": r["symdiff"],
+            "intersection": r["intersection"],
+            "union": r["union"],
+            "captions": " | ".join(texts.get(r["neighbour"], [])),
+        }
+        for r in rows
+    ]
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.1f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value).replace("|", "\\|")
+#: How each quantity's numbers read (by its label); the rest are formatted automatically.
+KIND_BY_LABEL: dict[str, T.Kind] = {
+    EIGEN_LABELS["top2_share"]: "share",
+    EIGEN_LABELS["lambda1"]: "eigen",
+    EIGEN_LABELS["lambda2"]: "eigen",
+}
+
+QUANTITY_COLUMNS = (
+    T.Column("quantity", kind="text"),
+    T.Column("reproduced", kind=lambda row: KIND_BY_LABEL.get(row["quantity"], "auto")),
+    T.Column("paper", kind=lambda row: KIND_BY_LABEL.get(row["quantity"], "auto")),
+)
+
+NEIGHBOUR_COLUMNS = (
+    *(
+        T.Column(k, kind="int")
+        for k in ("rank", "image", "coco_id", "symdiff", "intersection", "union")
+    ),
+    T.Column("captions", kind="text"),
+)
+
+PAPER_NOTE = (
+    "The paper column is the published figure (5,000 Karpathy test images); it is left empty "
+    "when fewer images were used. Shares in % of the sum of positive eigenvalues."
+)
+
+
+def section_table(
+    title: str, rows: Sequence[dict[str, Any]], demo: bool = False, notes: Sequence[str] = ()
+) -> T.Table:
+    """A section's rows as a report table: quantity tables or the neighbours table."""
+    columns = NEIGHBOUR_COLUMNS if rows and "rank" in rows[0] else QUANTITY_COLUMNS
+    return T.Table(list(rows), columns, title, tuple(notes), demo)
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return T.to_markdown(section_table("", rows))
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    write_text(buf.getvalue(), path)
+    """The rows at full precision."""
+    write_text(T.to_csv(T.Table(list(rows), T.columns_of(rows))), path)
 
 
-def tables_markdown(branch: str, sections: dict[str, Sequence[dict[str, Any]]]) -> str:
-    note = (
-        "The paper column is the published figure (5,000 Karpathy test images); it is left empty "
-        "when fewer images were used.\n"
-    )
-    parts = [f"# E5 semantic space, branch `{branch}`\n\n", note]
-    for title, rows in sections.items():
-        parts.append(f"\n## {title}\n\n{markdown(rows)}")
+def tables_markdown(
+    branch: str, sections: dict[str, Sequence[dict[str, Any]]], demo: bool = False
+) -> str:
+    title = T.demo_title(f"E5 semantic space, branch `{branch}`", demo)
+    parts = [f"# {title}\n\n", PAPER_NOTE + "\n"]
+    for name, rows in sections.items():
+        parts.append(f"\n## {name}\n\n{markdown(rows)}")
     return "".join(parts)
+
+
+def write_tables(
+    out_dir: str | Path,
+    branch: str,
+    sections: Mapping[str, tuple[str, Sequence[dict[str, Any]]]],
+    demo: bool = False,
+    notes: Mapping[str, Sequence[str]] | None = None,
+) -> list[Path]:
+    """Each section (file stem → (title, rows)) as ``<stem>.csv`` (full precision) and
+    ``<stem>.html``, and all of them as ``tables.md`` and ``tables.html``; returns the paths."""
+    out = Path(out_dir)
+    title = T.demo_title(f"E5 semantic space, branch `{branch}`", demo)
+    tables = {
+        stem: section_table(t, rows, demo, (notes or {}).get(stem, ()))
+        for stem, (t, rows) in sections.items()
+    }
+    written = []
+    for stem, table in tables.items():
+        write_text(T.to_csv(table), out / f"{stem}.csv")
+        write_text(T.to_html(title, [PAPER_NOTE, table]), out / f"{stem}.html")
+        written += [out / f"{stem}.csv", out / f"{stem}.html"]
+    parts = [f"# {title}\n", PAPER_NOTE + "\n"]
+    parts += [
+        "## " + T.to_markdown(T.Table(t.rows, t.columns, t.caption, t.footnotes))
+        for t in tables.values()
+    ]
+    write_text("\n".join(parts), out / "tables.md")
+    write_text(T.to_html(title, [PAPER_NOTE, *tables.values()]), out / "tables.html")
+    return [*written, out / "tables.md", out / "tables.html"]
 
 
 # ---------------------------------------------------------------- figures
@@ -206,7 +277,13 @@ def _save(fig: Any, path: str | Path) -> None:
     _plt().close(fig)
 
 
-def mds_map_figure(coords: pa.Table, path: str | Path, title: str, highlight: Sequence[int] = ()) -> None:
+def mds_map_figure(
+    coords: pa.Table,
+    path: str | Path,
+    title: str,
+    highlight: Sequence[int] = (),
+    demo: bool = False,
+) -> None:
     """Scatter of the first two MDS axes; ``highlight`` images (e.g. a query and its neighbours) marked."""
     plt = _plt()
     x = coords.column("dim1").to_numpy()
@@ -220,11 +297,11 @@ def mds_map_figure(coords: pa.Table, path: str | Path, title: str, highlight: Se
         ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("MDS axis 1")
     ax.set_ylabel("MDS axis 2")
-    ax.set_title(title)
+    ax.set_title(T.demo_title(title, demo))
     _save(fig, path)
 
 
-def token_count_figure(sizes: np.ndarray, path: str | Path, title: str) -> None:
+def token_count_figure(sizes: np.ndarray, path: str | Path, title: str, demo: bool = False) -> None:
     """Distribution of token-set sizes (distinct tokens per image)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -236,11 +313,13 @@ def token_count_figure(sizes: np.ndarray, path: str | Path, title: str) -> None:
         ax.legend()
     ax.set_xlabel("tokens per image (set size)")
     ax.set_ylabel("images")
-    ax.set_title(title)
+    ax.set_title(T.demo_title(title, demo))
     _save(fig, path)
 
 
-def pair_histogram_figure(histogram: pa.Table, path: str | Path, title: str) -> None:
+def pair_histogram_figure(
+    histogram: pa.Table, path: str | Path, title: str, demo: bool = False
+) -> None:
     """2-D histogram of (|A∩B|, |AΔB|) over all distinct pairs, with both marginals."""
     plt = _plt()
     from matplotlib.colors import LogNorm
@@ -249,7 +328,9 @@ def pair_histogram_figure(histogram: pa.Table, path: str | Path, title: str) -> 
     it = histogram.column("intersection").to_numpy()
     c = histogram.column("pairs").to_numpy().astype(np.float64)
     fig = plt.figure(figsize=(7, 7))
-    grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05, hspace=0.05)
+    grid = fig.add_gridspec(
+        2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05, hspace=0.05
+    )
     ax = fig.add_subplot(grid[1, 0])
     top = fig.add_subplot(grid[0, 0], sharex=ax)
     right = fig.add_subplot(grid[1, 1], sharey=ax)
@@ -266,5 +347,5 @@ def pair_histogram_figure(histogram: pa.Table, path: str | Path, title: str) -> 
     right.set_xlabel("pairs")
     top.tick_params(labelbottom=False)
     right.tick_params(labelleft=False)
-    top.set_title(title)
+    top.set_title(T.demo_title(title, demo))
     _save(fig, path)
