@@ -15,6 +15,13 @@ from semspace.report import tables as T
 def test_number_formats():
     assert T.fmt(473237) == "473237" and T.fmt(473237.0) == "473237"  # ids: no separators
     assert T.fmt(0.34632936507936507) == "0.346"
+    assert (T.fmt(27.7), T.fmt(27.68), T.fmt(-0.2013), T.fmt(-0.0004)) == (
+        "27.7",
+        "27.68",
+        "-0.201",
+        "0",
+    )
+    assert T.fmt(0.5, "float") == "0.500"  # an explicit float column keeps its decimals aligned
     assert T.fmt(0.05498, "share") == "5.5 %" and T.fmt(0.06, "share") == "6.0 %"
     assert T.fmt(60.48, "percent") == "60.5 %"
     assert T.fmt(3973.0, "eigen") == "3.973e+03" and T.fmt(36310.0, "eigen") == "3.631e+04"

@@ -58,7 +58,8 @@ def fmt_eigen(value: Any, digits: int = 3) -> str:
 
 
 def fmt_auto(value: Any, digits: int = 3) -> str:
-    """Ints (and integral floats) plain, other floats rounded, anything else as text."""
+    """Ints (and integral floats) plain, other floats rounded to ``digits`` decimals without
+    trailing zeros (a paper's 27.7 stays 27.7 beside our 27.68), anything else as text."""
     if is_missing(value):
         return MISSING
     if isinstance(value, bool):
@@ -68,7 +69,8 @@ def fmt_auto(value: Any, digits: int = 3) -> str:
     ):
         return fmt_int(value)
     if isinstance(value, float):
-        return fmt_float(value, digits)
+        text = fmt_float(value, digits).rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     return str(value)
 
 
