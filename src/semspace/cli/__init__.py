@@ -28,7 +28,7 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     with these flags gets its GPU slot from ``main``, in one place, before it loads a model."""
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (config runtime.seed)")
     parser.add_argument(
         "--require-gpu",
         action="store_true",

@@ -55,7 +55,7 @@ def _images(args: argparse.Namespace) -> int:
     # The slot sets CUDA_VISIBLE_DEVICES, so it is taken before anything touches CUDA.
     slot = contextlib.nullcontext(None) if args.device == "cpu" else acquire_gpu_slot()
     with slot:
-        from semspace.embed import clip_dim, embed_shard, load_clip
+        from semspace.embed import clip_dim, embed_shard, load_clip, model_fingerprint
         from semspace.runtime import seed_everything
 
         seed_everything(args.seed)
@@ -81,6 +81,8 @@ def _images(args: argparse.Namespace) -> int:
             flush_every=args.flush_every,
             after_part=after_part,
             workers=args.workers,
+            # Known before loading, so a finished shard is resumed without loading the model.
+            fingerprint=model_fingerprint(args.model, args.dtype, args.device),
         )
     log.info(
         "wrote %s: %d rows (%d resumed from a previous run)",

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from semspace.errors import ConfigError, InputFormatError
-from semspace.io import write_parquet
+from semspace.io import write_json, write_parquet
 from semspace.schemas import MANIFEST
 
 log = logging.getLogger("semspace")
@@ -52,8 +52,14 @@ def _manifest(args: argparse.Namespace) -> int:
     if not isinstance(options, dict):
         raise ConfigError(f"--options must be a JSON object, not {args.options!r}")
     table = build_image_manifest(args.format, Path(args.root), **options)
+    left_out = (table.schema.metadata or {}).get(b"left_out")
     table = check_manifest(table, f"{args.format} dataset at {args.root}")
     write_parquet(table, args.out, schema=MANIFEST)
+    if left_out:
+        # What a folder dataset could not follow (symlink loops, dangling links), beside the output.
+        counts = json.loads(left_out)
+        write_json(counts, Path(args.out).with_suffix(".left_out.json"))
+        log.warning("left out of the manifest (see %s): %s", Path(args.out).with_suffix(".left_out.json"), counts)
     boxes = table.num_rows - table.column("left").null_count
     log.info(
         "manifest %s: %d rows (%d with crop boxes) from %s",

@@ -209,7 +209,6 @@ def _score(args: argparse.Namespace) -> int:
     log.info("%d test images with embeddings and top-2 classes (of %d in the top-2 table)", len(keys), top2.num_rows)
     clip = load_clip(args.model, device=args.device, dtype=args.dtype)
     cache = TextEmbeddingCache(args.text_cache) if args.text_cache else None
-    cached_before = len(cache) if cache is not None else 0
     distinct = {"texts": 0}
 
     def embed(texts: list[str]):
@@ -217,10 +216,8 @@ def _score(args: argparse.Namespace) -> int:
         return embed_texts(clip, texts, batch_size=args.batch_size, cache=cache)
 
     result = st.evaluate(keys, labels, top1, second, embeddings, classes, prompts, embed)
-    computed = (len(cache) - cached_before) if cache is not None else distinct["texts"]
-    log.info("%d distinct candidate texts (of %d candidate slots): %d embedded now, %d from the cache %s",
-             distinct["texts"], len(keys) * len(classes) * len(prompts), computed, distinct["texts"] - computed,
-             args.text_cache or "(none)")  # fmt: skip
+    log.info("%d distinct candidate texts (of %d candidate slots); text cache %s",
+             distinct["texts"], len(keys) * len(classes) * len(prompts), args.text_cache or "(none)")  # fmt: skip
     write_parquet(result.predictions, args.predictions, schema=st.PREDICTIONS)
     write_parquet(result.accuracy, args.accuracy, schema=st.ACCURACY)
     write_parquet(result.confusion, args.confusion, schema=st.CONFUSION)
