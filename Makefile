@@ -69,7 +69,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check workflow
 	$(BIN)/ruff check src tests bench
 
 bench: setup
@@ -95,3 +95,8 @@ test-slurm: setup
 	fi; \
 	timeout -s INT 120 bash scripts/slurm-local.sh stop || status=$$?; \
 	exit $$status
+
+# Rehearsal of the full reproduction on replicas served from loopback (scripts/rehearsal.sh).
+.PHONY: rehearsal
+rehearsal: setup
+	HF_HUB_OFFLINE=0 bash scripts/rehearsal.sh

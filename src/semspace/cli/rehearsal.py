@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--test", type=int, default=6, help="test images (Flickr)")
     build.add_argument("--cifar-train", type=int, default=20, help="images per CIFAR train batch")
     build.add_argument("--cifar-test", type=int, default=40, help="CIFAR test images")
+    build.add_argument("--coco", type=int, default=120, help="Karpathy COCO test images")
     build.add_argument("--seed", type=int, default=0, help="seed of the synthetic content")
     build.set_defaults(func=_build)
 
@@ -49,7 +50,7 @@ def _build(args: argparse.Namespace) -> int:
     from semspace.rehearsal.replicas import Sizes, build_all, build_hub
 
     config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-    sizes = Sizes(args.images, args.val, args.test, args.cifar_train, args.cifar_test)
+    sizes = Sizes(args.images, args.val, args.test, args.cifar_train, args.cifar_test, args.coco)
     urls = build_all(config, args.mirror, args.local, args.videos, sizes, args.seed)
     models = build_hub(config, args.hub, args.seed)
     log.info("built %d source replicas and %d hub models", len(urls), len(models))

@@ -4,8 +4,8 @@ Ten simple, learnable classes of 32x32 RGB images: each class is one hue and one
 (square, disc, horizontal stripes, vertical stripes, cross) drawn at a random place and size
 over a noisy grey background. The files are those of ``cifar-10-python.tar.gz``:
 ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``, dicts pickled with
-protocol 2 as Python 2 wrote the originals: keys and names are Python-2 ``str`` (opcodes
-``SHORT_BINSTRING``/``BINSTRING``), which ``pickle.load(encoding="bytes")`` reads as bytes and
+protocol 2 as Python 2 wrote the originals: keys, names and the arrays' data are Python-2
+``str`` (opcodes ``SHORT_BINSTRING``/``BINSTRING``), which ``pickle.load(encoding="bytes")`` reads as bytes and
 ``encoding="latin1"`` (torchvision's reader) reads as str.
 """
 
@@ -15,6 +15,7 @@ import colorsys
 import pickle
 import struct
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,36 +58,34 @@ def draw_image(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-class Py2Str(str):
-    """A text that is pickled as a Python-2 byte string (``str`` in Python 2), not as unicode."""
-
-
 class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler: its dispatch table is a dict
-    """Protocol-2 pickler writing :class:`Py2Str` with the opcodes Python 2 used for ``str``."""
+    """Protocol 2 as Python 2 wrote it: every text and byte string (keys, names, the numpy
+    arrays' raw data and dtype codes) as a Python-2 ``str`` (``SHORT_BINSTRING``/``BINSTRING``)."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
-    def save_py2str(self, obj: Py2Str) -> None:
-        data = obj.encode("latin1")
+    def save_py2str(self, obj: str | bytes) -> None:
+        data = obj.encode("latin1") if isinstance(obj, str) else bytes(obj)
         if len(data) < 256:
             self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
         else:
             self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
         self.memoize(obj)
 
-    dispatch[Py2Str] = save_py2str
+    dispatch[str] = save_py2str
+    dispatch[bytes] = save_py2str
 
 
-def make_batch(labels: np.ndarray, rng: np.random.Generator, name: str) -> dict[Py2Str, object]:
+def make_batch(labels: np.ndarray, rng: np.random.Generator, name: str) -> dict[str, object]:
     """A batch dict as in the official files: rows are the R, G and B planes one after the other."""
     images = np.stack([draw_image(int(label), rng) for label in labels])
     data = images.transpose(0, 3, 1, 2).reshape(len(labels), 3072)
     names = [f"synthetic_{CLASSES[int(label)]}_{i:05d}.png" for i, label in enumerate(labels)]
     return {
-        Py2Str("batch_label"): Py2Str(name),
-        Py2Str("labels"): [int(label) for label in labels],
-        Py2Str("data"): np.ascontiguousarray(data, dtype=np.uint8),
-        Py2Str("filenames"): [Py2Str(n) for n in names],
+        "batch_label": name,
+        "labels": [int(label) for label in labels],
+        "data": np.ascontiguousarray(data, dtype=np.uint8),
+        "filenames": names,
     }
 
 
@@ -116,9 +115,9 @@ def write_synthetic_cifar10(
         )
     _dump(make_batch(balanced(test), rng, "testing batch 1 of 1"), folder / TEST_BATCHES[0])
     meta = {
-        Py2Str("num_cases_per_batch"): train_per_batch,
-        Py2Str("label_names"): [Py2Str(name) for name in CLASSES],
-        Py2Str("num_vis"): 3072,
+        "num_cases_per_batch": train_per_batch,
+        "label_names": list(CLASSES),
+        "num_vis": 3072,
     }
     _dump(meta, folder / "batches.meta")
     return folder

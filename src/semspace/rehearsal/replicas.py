@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from semspace.errors import ConfigError
-from semspace.io import write_json, write_text
+from semspace.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ class Sizes:
     test: int = 6
     cifar_train_per_batch: int = 20
     cifar_test: int = 40
+    # Karpathy COCO test images (captions only): config.yaml's imagespace.neighbours.image is
+    # the test split's image 100, so the replica needs more than 100.
+    coco: int = 120
 
 
 def url_path(url: str) -> str:
@@ -125,7 +128,7 @@ def build_karpathy_and_flickr(root: Path, local: Path, sizes: Sizes, seed: int) 
         n, nv, nt = sizes.images, sizes.val, sizes.test
         write_flickr(f8k, n, nv, nt, seed + 1, "flickr8k", entities=False)
         write_flickr(f30k, n, nv, nt, seed, "flickr30k", entities=True)
-        coco = karpathy_json(demo_captions(sizes.images, seed))
+        coco = karpathy_json(demo_captions(sizes.coco, seed))
         write_zip(
             root / KARPATHY,
             [
@@ -181,7 +184,9 @@ def build_visual_genome(root: Path, sizes: Sizes, seed: int) -> None:
             root / data / "region_descriptions.json.zip",
             [("region_descriptions.json", vg / "region_descriptions.json")],
         )
-        write_zip(root / data / "image_data.json.zip", [("image_data.json", _json_bytes(image_data))])
+        write_zip(
+            root / data / "image_data.json.zip", [("image_data.json", _json_bytes(image_data))]
+        )
         images = "cs.stanford.edu/people/rak248/VG_100K_2"
         write_zip(root / images / "images.zip", _members(vg / "VG_100K", "VG_100K/"))
         write_zip(root / images / "images2.zip", _members(vg / "VG_100K_2", "VG_100K_2/"))
@@ -285,7 +290,9 @@ def build_lava(root: Path, videos: Path, url_dir: str, seed: int, views: int = 2
 def write_clip(frame: Path, dest: Path, seconds: float = 1.0) -> None:
     """A still clip of ``frame`` (MPEG-4 in AVI) through ffmpeg."""
     if shutil.which("ffmpeg") is None:
-        raise ConfigError("ffmpeg is needed to write LAVA's replica videos (apt-get install ffmpeg)")
+        raise ConfigError(
+            "ffmpeg is needed to write LAVA's replica videos (apt-get install ffmpeg)"
+        )
     cmd = ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(frame), "-t", str(seconds)]
     cmd += ["-r", "10", "-c:v", "mpeg4", "-pix_fmt", "yuv420p", str(dest)]
     subprocess.run(cmd, check=True)
