@@ -128,3 +128,15 @@ def test_real_trial_and_text_files(shared_data: Path) -> None:
     fa = read_data(text / "fa.test.data.txt")
     assert not any("\u200e" in it.target or "\u200e" in it.phrase for it in fa)
     assert fa[0].target in fa[0].phrase.split()  # the mark had hidden the target in the phrase
+
+
+def test_empty_data_file_is_a_clear_error(tmp_path) -> None:
+    import pytest
+
+    from semspace.datasets.vwsd import read_items
+    from semspace.errors import InputFormatError
+
+    empty = tmp_path / "empty.data.txt"
+    empty.write_text("")
+    with pytest.raises(InputFormatError, match="empty.data.txt.*no V-WSD items"):
+        read_items(empty)

@@ -128,6 +128,9 @@ def read_items(
     """Items with their gold image (when a gold file is given) and the candidates missing
     from the ``images`` folder (when given)."""
     items = read_data(data, language)
+    if not items:
+        # An empty split would give empty tables and a 0/0 accuracy without a word.
+        raise InputFormatError(data, "no V-WSD items (empty file?); expected one item per line")
     if gold is not None:
         answers = read_gold(gold)
         if len(answers) != len(items):
