@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import html as html_lib
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from semspace.experiments.tokensets import token_source
 from semspace.report import semspace as R
+from semspace.report.tables import DEMO_NOTE
 from semspace.schemas import CAPTIONS
 
 
@@ -81,6 +86,22 @@ def test_stats_paper_column_has_the_published_counts():
     assert coco["tokens"] == 138627 and coco["images"] == 5000
     llm = {r["quantity"]: r["paper"] for r in R.stats_rows(stats, "llm")}
     assert llm["characters"] == 6895429 and llm["tokens"] == 611131
+    assert "tokens from" not in coco  # only when the caller says where the tokens came from
+
+
+def test_stats_rows_say_where_the_tokens_came_from():
+    full = {"images": 5000.0, "tokens": 2.0}
+    rows = R.stats_rows(full, "coco", token_source="tokeniser")
+    assert rows[-1] == {"quantity": "tokens from", "reproduced": "tokeniser", "paper": "karpathy_tokens"}
+    # fewer images: the paper column stays empty, as for every other quantity
+    few = R.stats_rows({"images": 40.0}, "coco", token_source="karpathy_tokens")
+    assert few[-1] == {"quantity": "tokens from", "reproduced": "karpathy_tokens", "paper": ""}
+    assert R.stats_rows(full, "llm", token_source="tokeniser")[-1]["paper"] == ""
+
+
+def html_text_of(path: Path, text: str) -> bool:
+    """Whether ``text`` appears, HTML-escaped, in the page at ``path``."""
+    return html_lib.escape(text) in path.read_text()
 
 
 @pytest.mark.slow
@@ -102,11 +123,23 @@ def test_report_command_end_to_end(tmp_path):
         "--summary", str(d / "sd" / "summary.json"), "--pairs", str(d / "sd" / "pairs.parquet"),
         "--neighbours", str(d / "sd" / "neighbours.parquet"), "--eigen", str(d / "mds" / "eigen.json"),
         "--coords", str(d / "mds" / "coords.parquet"), "--captions", str(d / "cap.parquet"),
-        "--image", "3", "--k", "4", "--out-dir", str(d / "report"))
+        "--image", "3", "--k", "4", "--out-dir", str(d / "report"), "--demo")
     out = d / "report"
     for name in ("tables.md", "stats.csv", "distances.csv", "eigen.csv", "neighbours.csv",
                  "mds_map.png", "token_counts.png", "symdiff_intersection.png"):
         assert (out / name).stat().st_size > 0, name
+    # every section also as HTML, and all of them in tables.html; --demo puts the note on each
+    for name in ("stats", "distances", "eigen", "neighbours", "tables"):
+        html = (out / f"{name}.html").read_text()
+        assert "<table>" in html and DEMO_NOTE in html, name
+    assert DEMO_NOTE in (out / "tables.md").read_text()
+    assert (out / "tables.html").read_text().count("<table>") == 4
+    # the neighbours table names its query; the stats say where the tokens came from
+    captions = pq.read_table(d / "cap.parquet")
+    assert html_text_of(out / "neighbours.html", R.query_caption(captions, 3))
+    stats_rows = {r["quantity"]: r for r in csv.DictReader((out / "stats.csv").open())}
+    assert stats_rows["tokens from"]["reproduced"] == token_source(captions)
+    assert stats_rows["tokens from"]["paper"] == ""  # 40 images, not the paper's 5,000
     assert (out / "mds_map.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((d / "sd" / "summary.json").read_text())
     sym = np.load(d / "sd" / "symdiff.npy")

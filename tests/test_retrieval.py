@@ -19,6 +19,7 @@ from semspace.experiments.retrieval import (
     sentence_ranks,
 )
 from semspace.report.retrieval import PAPER, pca_2d, retrieval_table, table_markdown
+from semspace.report.tables import DEMO_NOTE
 
 # Three images; image 0 has two captions (columns 0 and 1), images 1 and 2 one each.
 SIMS = np.array(
@@ -356,6 +357,7 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
                     str(out / f"{name}.png"),
                     "--coords-out",
                     str(out / f"{name}.coords.parquet"),
+                    "--demo",
                 ]
             )
             == 0
@@ -381,12 +383,20 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
                 str(out / "t.csv"),
                 "--out-parquet",
                 str(out / "t.parquet"),
+                "--demo",
             ]
         )
         == 0
     )
     md = (out / "t.md").read_text()
-    assert "| clip | none | zeroshot | flickr30k |" in md and "sent. 11.7/33.9/47.5" in md
+    assert "| clip | none | zeroshot | flickr30k |" in md
+    # the paper's Flickr30k numbers in a row under the trained row (none under zero-shot)
+    assert "| paper |  | flickr30k | flickr30k | 11.7 | 33.9 | 47.5 |" in md
+    assert md.count("\n| paper") == 1
+    # the HTML twin of the Markdown (t.md -> t.html) holds the same rows and, with --demo, says so
+    html = (out / "t.html").read_text()
+    assert DEMO_NOTE in md and DEMO_NOTE in html
+    assert html.count("<tr>") == sum(line.startswith("| ") for line in md.splitlines())
 
 
 def test_cli_names_an_unknown_reader_option(tmp_path, capsys) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from semspace.experiments import softtext as st
 from semspace.report import softtext as rp
+from semspace.report.tables import DEMO_NOTE
 
 CLASSES3 = ["cat", "dog", "car"]
 
@@ -343,10 +344,15 @@ def test_report_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
                  "--texts", scored["texts"], "--top2", str(tmp_path / "top2.parquet"),
                  "--classifier-metrics", str(tmp_path / "metrics.json"), "--embeddings", *shards,
                  "--dataset-root", str(root), "--umap-neighbors", "5",
-                 "--table-md", str(tmp_path / "table.md"), "--table-csv", str(tmp_path / "table.csv")]
+                 "--table-md", str(tmp_path / "table.md"), "--table-csv", str(tmp_path / "table.csv"), "--demo"]
                 + [a for name, path in figures.items() for a in (f"--{name}", str(path))]) == 0  # fmt: skip
     md = (tmp_path / "table.md").read_text()
     assert "| hard | hard text |" in md and "96.19" in md and "Classifier (cifar_resnet8, 1 epochs)" in md
+    # the HTML beside the Markdown (table.md -> table.html): same rows, caption and demo note
+    html = (tmp_path / "table.html").read_text()
+    assert "<table>" in html and "96.19" in html and "Classifier (cifar_resnet8, 1 epochs)" in html
+    assert DEMO_NOTE in md and DEMO_NOTE in html
+    assert html.count("<tr>") == sum(line.startswith("| ") for line in md.splitlines())
     assert (tmp_path / "table.csv").read_text().splitlines()[0].startswith('"prompt","paper_prompt"')
     for path in figures.values():
         assert path.read_bytes()[:4] == b"\x89PNG"

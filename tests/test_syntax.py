@@ -215,3 +215,47 @@ def test_demo_syntax_beats_text_only(demo, tiny_clip_dir, tmp_path):
     text_only = summarise(evaluate(test, root, tmp_path / "model", "text", "cpu", "float32"))
     assert text_only["accuracy"] == 50.0
     assert syntax["accuracy"] > 75.0, syntax
+
+
+@pytest.mark.parametrize("demo_flag", [True, False])
+def test_table_command_writes_markdown_html_csv_and_loss_figure(tmp_path, demo_flag):
+    """`syntax table`: the report as Markdown and HTML beside it (``.md`` → ``.html``), the
+    accuracy CSV at full precision, the loss figure; the demo note only with --demo."""
+    import json
+
+    from semspace.cli import main
+    from semspace.report.syntax import TOKENS_TABLE
+    from semspace.report.tables import DEMO_NOTE
+
+    summaries = [
+        {"input": "bracket", "train_batch": 4, "model": "ft-b4", "pairs": 12, "accuracy": 75.0},
+        {"input": "text", "train_batch": 0, "model": "clip", "pairs": 12, "accuracy": 50.0},
+    ]
+    paths = []
+    for k, s in enumerate(summaries):
+        paths.append(tmp_path / f"s{k}.json")
+        paths[-1].write_text(json.dumps(s))
+    tokens = pa.table(
+        {"input": ["text", "bracket"], "strings": [12, 12], "mean_tokens": [9.25, 21.5],
+         "max_tokens": [12, 30], "over_limit": [0, 0], "bracket_token_types": [0, 3],
+         "example": ["a man sees a dog", "( ( a man ) sees )"]},
+        schema=TOKENS_TABLE,
+    )  # fmt: skip
+    pq.write_table(tokens, tmp_path / "tokens.parquet")
+    (tmp_path / "counts.json").write_text(json.dumps({"test_pairs": 12, "train_pairs": 40}))
+    (tmp_path / "bracket_b4").mkdir()
+    pq.write_table(pa.table({"loss": np.linspace(2.0, 1.0, 30)}), tmp_path / "bracket_b4" / "l.parquet")
+    out = tmp_path / "report"
+    argv = ["syntax", "table", "--summaries", *map(str, paths), "--tokens", str(tmp_path / "tokens.parquet"),
+            "--counts", str(tmp_path / "counts.json"), "--loss-logs", str(tmp_path / "bracket_b4" / "l.parquet"),
+            "--md", str(out / "e3.md"), "--csv", str(out / "e3.csv"), "--loss-figure", str(out / "loss.png")]  # fmt: skip
+    assert main(argv + (["--demo"] if demo_flag else [])) == 0
+    md, html = (out / "e3.md").read_text(), (out / "e3.html").read_text()
+    # rows sorted text first; the paper's 50 % beside text only, 83.66 beside bracket batch 4
+    assert "| text | 0 | clip | 12 | 50.00 | 50.00 |" in md
+    assert "| bracket | 4 | ft-b4 | 12 | 75.00 | 83.66 |" in md
+    assert html.count("<table>") == 2 and "83.66" in html and "test_pairs: 12" in html
+    assert (DEMO_NOTE in md) is demo_flag and (DEMO_NOTE in html) is demo_flag
+    csv_rows = (out / "e3.csv").read_text().splitlines()
+    assert len(csv_rows) == 3 and csv_rows[1].startswith('"text",0,"clip",12,50')
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"

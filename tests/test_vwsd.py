@@ -18,6 +18,7 @@ from semspace.demo.vwsd import DEMO_ITEMS, MISSING_AT, PNG_AT, write_demo_vwsd
 from semspace.errors import ConfigError
 from semspace.experiments import vwsd as E
 from semspace.report import vwsd as R
+from semspace.report.tables import DEMO_NOTE
 
 CANDS = tuple(f"c{i}" for i in range(4))
 
@@ -200,7 +201,11 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     assert cached == len(set(table.column("text").to_pylist()))
     out = tmp_path / "report"
     assert main(["vwsd", "metrics", "--items", str(items_path), "--out", str(out / "m.parquet"),
-                 "--markdown", str(out / "m.md"), "--csv", str(out / "m.csv")]) == 0
+                 "--markdown", str(out / "m.md"), "--csv", str(out / "m.csv"), "--demo"]) == 0
+    # --demo: the Markdown and its HTML twin (same stem) both say the models were demo ones
+    assert DEMO_NOTE in (out / "m.md").read_text()
+    html = (out / "m.html").read_text()
+    assert "<table" in html and DEMO_NOTE in html and "wup_hypernym" in html
     metrics = pq.read_table(out / "m.parquet").to_pylist()
     assert {(m["prompt"], m["strategy"]) for m in metrics} == {
         ("word", "none"), ("phrase", "none"), ("definition", "wup_hypernym"), ("gloss_only", "wup_hypernym")}
@@ -211,6 +216,9 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     assert main(["vwsd", "figure", "--items", str(items_path), "--images", str(root / "images"),
                  "--out", str(out / "f.png"), "--correctness", str(out / "c.csv")]) == 0
     assert (out / "f.png").read_bytes()[:4] == b"\x89PNG"
+    # without --demo the correctness HTML beside the CSV carries no demo note
+    c_html = (out / "c.html").read_text()
+    assert "<table" in c_html and DEMO_NOTE not in c_html
     csv_lines = (out / "c.csv").read_text().splitlines()
     header = "item,target,phrase,hit:word,hit:phrase,hit:definition/wup_hypernym,hit:gloss_only/wup_hypernym"
     assert csv_lines[0] == header

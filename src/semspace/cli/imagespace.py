@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--captions", required=True, help="captions Parquet (for the neighbours table)")
     r.add_argument("--image", type=int, default=100, help="image whose neighbours are listed")
     r.add_argument("--k", type=int, default=10, help="neighbours listed")
-    r.add_argument("--out-dir", required=True, help="folder for tables.md, *.csv and *.png")
+    r.add_argument("--out-dir", required=True, help="folder for tables.md/.html, *.csv, *.html, *.png")
+    r.add_argument("--demo", action="store_true",
+                   help="tables and figures say they come from random tiny demo models")
     r.set_defaults(func=cmd_report)
 
     g = steps.add_parser("demo-data", help="synthetic COCO captions in a real format")
@@ -155,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from semspace.experiments import tokensets as T
     from semspace.experiments.mds import read_coords
     from semspace.experiments.setdist import read_histogram, read_neighbours
-    from semspace.io import read_json, write_text
+    from semspace.io import read_json
     from semspace.report import semspace as R
 
     out = Path(args.out_dir)
@@ -167,22 +169,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     sets = T.read_token_sets(args.sets)
     if not 0 <= args.image < sets.num_rows:
         raise ConfigError(f"imagespace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}")
+    # The llm branch's statistics are of its associations, not of the captions' tokens.
+    source = T.token_source(captions) if args.branch == "coco" else None
+    nb = R.neighbour_rows(neighbours, captions, args.image, args.k)
     sections = {
-        "Token statistics": R.stats_rows(stats, args.branch),
-        "Set distances (distinct pairs)": R.distance_rows(summary, args.branch),
-        "Classical MDS": R.eigen_rows(eigen, args.branch),
-        f"Nearest neighbours of image {args.image}": R.neighbour_rows(neighbours, captions, args.image, args.k),
+        "stats": ("Token statistics", R.stats_rows(stats, args.branch, token_source=source)),
+        "distances": ("Set distances (distinct pairs)", R.distance_rows(summary, args.branch)),
+        "eigen": ("Classical MDS", R.eigen_rows(eigen, args.branch)),
+        "neighbours": (f"Nearest neighbours of image {args.image}", nb),
     }
-    for name, rows in zip(("stats", "distances", "eigen", "neighbours"), sections.values()):
-        R.write_csv(rows, out / f"{name}.csv")
-    write_text(R.tables_markdown(args.branch, sections), out / "tables.md")
-    label = "COCO captions" if args.branch == "coco" else f"{args.branch} associations"
-    near = [args.image] + [r["image"] for r in sections[f"Nearest neighbours of image {args.image}"][1:]]
-    R.mds_map_figure(read_coords(args.coords), out / "mds_map.png", f"Classical MDS, {label}", near)
+    R.write_tables(out, args.branch, sections, demo=args.demo,
+                   notes={"neighbours": [f"Query: {R.query_caption(captions, args.image)}"]})
+    # Demo captions are synthetic: the title's demo prefix says so, and it must not claim COCO.
+    captions_label = "captions" if args.demo else "COCO captions"
+    label = captions_label if args.branch == "coco" else f"{args.branch} associations"
+    near = [args.image] + [r["image"] for r in nb]  # neighbour_rows no longer lists the query
+    R.mds_map_figure(read_coords(args.coords), out / "mds_map.png", f"Classical MDS, {label}", near,
+                     demo=args.demo)
     sizes = np.array([len(t) for t in sets.column("tokens").to_pylist()])
-    R.token_count_figure(sizes, out / "token_counts.png", f"Token-set sizes, {label}")
+    R.token_count_figure(sizes, out / "token_counts.png", f"Token-set sizes, {label}", demo=args.demo)
     R.pair_histogram_figure(read_histogram(args.pairs), out / "symdiff_intersection.png",
-                            f"|A Δ B| vs |A ∩ B|, {label}")
+                            f"|A Δ B| vs |A ∩ B|, {label}", demo=args.demo)
     log.info("tables and figures of branch %s -> %s", args.branch, out)
     return 0
 

@@ -22,6 +22,8 @@ from semspace.errors import ConfigError, InputFormatError
 
 log = logging.getLogger("semspace")
 
+DEMO_HELP = "tables and figures say they come from random tiny demo models"
+
 PAIR_READERS = {
     "flickr": "semspace.datasets.flickr:caption_pairs",
     "flickr_entities": "semspace.datasets.flickr:entity_pairs",
@@ -136,6 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-out", nargs="+", required=True, help="metrics Parquet per eval set")
     p.add_argument("--maps-out", nargs="+", required=True, help="map PNG per eval set")
     p.add_argument("--coords-out", nargs="+", required=True, help="map coordinates per eval set")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("table", help="the E2 table, paper figures beside ours")
@@ -160,6 +163,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-md", required=True, help="the table in Markdown")
     p.add_argument("--out-csv", required=True, help="the table as CSV")
     p.add_argument("--out-parquet", required=True, help="the table as Parquet")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     p.set_defaults(func=_table)
 
     p = sub.add_parser("vgg16", help="VGG16 fc7 (4096-d) features of an image shard")
@@ -359,7 +363,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         item = list(range(n)) + data.text_item[sub].tolist()
         coords = map_2d(points, args.map_method, args.seed)
         title = map_title(args.features_name, args.loss, args.train_name, name)
-        draw_map(coords, modality, item, title, args.maps_out[k])
+        draw_map(coords, modality, item, title, args.maps_out[k], demo=args.demo)
         keys = data.keys[:n] + [data.keys[i] for i in data.text_item[sub]]
         texts_col = [None] * n + [data.texts[j] for j in sub]
         write_parquet(coords_table(modality, keys, texts_col, item, coords), args.coords_out[k],
@@ -371,16 +375,16 @@ def _table(args: argparse.Namespace) -> int:
     import pyarrow.csv as pcsv
 
     from semspace.experiments.retrieval import METRICS
-    from semspace.io import atomic_path, write_parquet, write_text
-    from semspace.report.retrieval import TABLE, retrieval_table, table_markdown
+    from semspace.io import atomic_path, write_parquet
+    from semspace.report.retrieval import TABLE, retrieval_table, write_table_views
 
     metrics = pa.concat_tables([pq.read_table(p).select(METRICS.names).cast(METRICS) for p in args.metrics])
     table = retrieval_table(metrics, args.train_order, args.eval_order)
     write_parquet(table, args.out_parquet, schema=TABLE)
     with atomic_path(args.out_csv, suffix=".csv") as tmp:
         pcsv.write_csv(table, tmp)
-    write_text(table_markdown(table), args.out_md)
-    log.info("E2 table: %d rows", table.num_rows)
+    html = write_table_views(table, args.out_md, demo=args.demo)
+    log.info("E2 table: %d rows -> %s, %s", table.num_rows, args.out_md, html)
     return 0
 
 

@@ -12,6 +12,8 @@ from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace")
 
+DEMO_HELP = "tables and figures say they come from random tiny demo models"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("softtext", help="E4: soft-text prompts for CLIP zero-shot classification")
@@ -123,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument(
         "--umap-soft", required=True, help="UMAP figure of images and the best soft prompt's texts"
     )
+    rep.add_argument("--demo", action="store_true", help=DEMO_HELP)
     rep.set_defaults(func=_report)
 
 
@@ -243,10 +246,12 @@ def _report(args: argparse.Namespace) -> int:
     classes = read_label_names(args.dataset_root)
     accuracy = pq.read_table(args.accuracy, schema=st.ACCURACY)
     table = rp.accuracy_table(accuracy)
-    markdown = rp.report_markdown(table, read_json(args.classifier_metrics), args.model_name, args.dataset_name)
-    rp.write_table(table, args.table_csv, args.table_md, markdown)
+    cls = read_json(args.classifier_metrics)
+    report = rp.report_table(table, cls, args.model_name, args.dataset_name, args.demo)
+    markdown = rp.report_markdown(table, cls, args.model_name, args.dataset_name, args.demo)
+    html = rp.write_table(table, args.table_csv, args.table_md, markdown, report)
     matrices = rp.confusion_matrices(pq.read_table(args.confusion, schema=st.CONFUSION), len(classes))
-    rp.plot_confusion(matrices, classes, args.confusion_png)
+    rp.plot_confusion(matrices, classes, args.confusion_png, demo=args.demo)
 
     image_keys, image_embeddings = read_embeddings([Path(p) for p in args.embeddings])
     _, labels, _, _, embeddings, _ = st.align(image_keys, image_embeddings, pq.read_table(args.top2, schema=TOP2))
@@ -262,8 +267,9 @@ def _report(args: argparse.Namespace) -> int:
                                  args.umap_min_dist, args.seed)  # fmt: skip
         title = (f"{args.dataset_name}, {args.model_name}: {prompt} text ({100 * acc[prompt]:.1f} %), "
                  f"{len(pick)} images, {len(rows)} texts")  # fmt: skip
-        rp.plot_umap(xy[: len(pick)], labels[pick], xy[len(pick) :], text_classes, classes, title, out)
+        rp.plot_umap(xy[: len(pick)], labels[pick], xy[len(pick) :], text_classes, classes, title, out,
+                     demo=args.demo)  # fmt: skip
         log.info("UMAP of %d images and %d %s texts -> %s", len(pick), len(rows), prompt, out)
-    log.info("E4 table: %s, %s", args.table_md, args.table_csv)
+    log.info("E4 table: %s, %s, %s", args.table_md, args.table_csv, html)
     return 0
 

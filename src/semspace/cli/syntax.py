@@ -10,6 +10,8 @@ from semspace.cli import add_runtime_args
 
 log = logging.getLogger("semspace.syntax")
 
+DEMO_HELP = "tables and figures say they come from random tiny demo models"
+
 
 def _runtime(p: argparse.ArgumentParser) -> None:
     add_runtime_args(p)
@@ -140,6 +142,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", help="items split the pairs come from")
     p.add_argument("--pairs", nargs="*", default=[], help="pair ids; default: the first test pairs")
     p.add_argument("--out", nargs="+", required=True, help="one PNG per pair")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     _runtime(p)
     p.set_defaults(func=_relevance)
 
@@ -153,6 +156,7 @@ def register(subparsers) -> None:
     p.add_argument("--md", required=True, help="Markdown report to write")
     p.add_argument("--csv", required=True, help="accuracy CSV to write")
     p.add_argument("--loss-figure", required=True, help="training-loss figure (.png)")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     p.set_defaults(func=_table)
 
 
@@ -323,7 +327,8 @@ def _relevance(args) -> int:
                     "label": f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} (score {rel.score:.2f})",
                 }
             )
-        plot_relevance(panels, out, title=f"pair {pair}: {rows[idx[0]]['text']}  [{args.input}]")
+        title = f"pair {pair}: {rows[idx[0]]['text']}  [{args.input}]"
+        plot_relevance(panels, out, title=title, demo=args.demo)
         log.info("relevance figure for pair %s -> %s", pair, out)
     return 0
 
@@ -337,10 +342,11 @@ def _table(args) -> int:
     summaries = [read_json(p) for p in args.summaries]
     accuracy = accuracy_table(summaries)
     tokens = pq.read_table(args.tokens, schema=TOKENS_TABLE)
-    write_tables(accuracy, tokens, read_json(args.counts), args.md, args.csv)
+    html = write_tables(accuracy, tokens, read_json(args.counts), args.md, args.csv, demo=args.demo)
+    log.info("E3 tables -> %s, %s, %s", args.md, html, args.csv)
     logs = {}
     for path in args.loss_logs:
         name = Path(path).parent.name
         logs[name] = pq.read_table(path).column("loss").to_pylist()
-    plot_losses(logs, args.loss_figure)
+    plot_losses(logs, args.loss_figure, demo=args.demo)
     return 0

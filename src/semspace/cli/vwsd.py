@@ -14,6 +14,8 @@ from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace.vwsd")
 
+DEMO_HELP = "tables and figures say they come from random tiny demo models"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("vwsd", help="E1: visual WSD with CLIP and WordNet")
@@ -66,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="metrics Parquet")
     p.add_argument("--markdown", required=True, help="metrics table in Markdown")
     p.add_argument("--csv", required=True, help="metrics table as CSV")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     p.set_defaults(func=_report)
 
     p = commands.add_parser("figure", help="candidates of each item ordered by probability")
@@ -79,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--out", required=True, help="figure (.png, .pdf or .svg)")
     p.add_argument("--correctness", help="also write the per-item correctness CSV here")
+    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
     p.set_defaults(func=_figure)
 
     p = commands.add_parser("demo-data", help="synthetic V-WSD items in the official format")
@@ -143,8 +147,8 @@ def _report(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     from semspace.experiments.vwsd import ITEMS, metrics_table
-    from semspace.io import write_parquet, write_text
-    from semspace.report.vwsd import metrics_csv, metrics_markdown, paper_lookup
+    from semspace.io import write_parquet
+    from semspace.report import vwsd as R
 
     references = {}
     for entry in args.reference:
@@ -153,10 +157,10 @@ def _report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--reference {entry!r}: expected SPLIT=NAME")
         references[split] = name
     items = pa.concat_tables([pq.read_table(p, schema=ITEMS) for p in args.items])
-    metrics = metrics_table(items, paper_lookup(references))
+    metrics = metrics_table(items, R.paper_lookup(references))
     write_parquet(metrics, args.out)
-    write_text(metrics_markdown(metrics), args.markdown)
-    write_text(metrics_csv(metrics), args.csv)
+    html = R.write_metrics(metrics, args.markdown, args.csv, demo=args.demo)
+    log.info("metrics -> %s, %s, %s", args.markdown, args.csv, html)
     for row in metrics.to_pylist():
         log.info("%s %s %s/%s: %d/%d", row["split"], row["model"], row["prompt"], row["strategy"],
                  row["hits"], row["scored"])
@@ -165,14 +169,17 @@ def _report(args: argparse.Namespace) -> int:
 
 def _figure(args: argparse.Namespace) -> int:
     from semspace.experiments.vwsd import ITEMS
-    from semspace.io import write_text
-    from semspace.report.vwsd import correctness_csv, ranking_figure
+    from semspace.report import vwsd as R
 
     items = pq.read_table(args.items, schema=ITEMS)
-    n = ranking_figure(items, args.out, args.prompt, args.strategy, args.images, args.max_items, title=args.title)
+    n = R.ranking_figure(
+        items, args.out, args.prompt, args.strategy, args.images, args.max_items,
+        title=args.title, demo=args.demo,
+    )  # fmt: skip
     log.info("drew %d items into %s", n, args.out)
     if args.correctness:
-        write_text(correctness_csv(items), args.correctness)
+        html = R.write_correctness(items, args.correctness, demo=args.demo)
+        log.info("correctness -> %s, %s", args.correctness, html)
     return 0
 
 

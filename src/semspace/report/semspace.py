@@ -17,7 +17,7 @@ from semspace.io import atomic_path, write_text
 from semspace.report import tables as T
 
 #: Numbers reported by the paper (DESIGN.md, E5), per branch: shown beside ours, never used.
-PAPER: dict[str, dict[str, float]] = {
+PAPER: dict[str, dict[str, float | str]] = {
     "coco": {
         "images": 5000,
         "texts": 25010,
@@ -34,6 +34,7 @@ PAPER: dict[str, dict[str, float]] = {
         "pearson_symdiff_intersection": -0.201,
         "n_positive": 1266,
         "top2_share": 0.06,
+        "token_source": "karpathy_tokens",  # the captions' own tokens in Karpathy's file
     },
     "llm": {
         "characters": 6895429,
@@ -97,16 +98,23 @@ def _row(label: str, value: Any, paper: Any) -> dict[str, Any]:
     return {"quantity": label, "reproduced": value, "paper": "" if paper is None else paper}
 
 
-def _paper(branch: str, n_images: int | None) -> dict[str, float]:
+def _paper(branch: str, n_images: int | None) -> dict[str, float | str]:
     """The paper's numbers apply to the full 5,000-image split only (else the column stays empty)."""
     if n_images is not None and n_images != PAPER_IMAGES:
         return {}
     return PAPER.get(branch, {})
 
 
-def stats_rows(stats: dict[str, float], branch: str) -> list[dict[str, Any]]:
+def stats_rows(
+    stats: dict[str, float], branch: str, token_source: str | None = None
+) -> list[dict[str, Any]]:
+    """The token statistics; with ``token_source`` (``tokensets.token_source``) also a row saying
+    where the tokens came from, since a re-tokenised caption counts differently."""
     paper = _paper(branch, int(stats.get("images", 0)) or None)
-    return [_row(STAT_LABELS.get(k, k), v, paper.get(k)) for k, v in stats.items()]
+    rows = [_row(STAT_LABELS.get(k, k), v, paper.get(k)) for k, v in stats.items()]
+    if token_source is not None:
+        rows.append(_row("tokens from", token_source, paper.get("token_source")))
+    return rows
 
 
 def distance_rows(summary: dict[str, Any], branch: str) -> list[dict[str, Any]]:
