@@ -70,3 +70,19 @@ def test_merge_updates_nested_mappings(tmp_path: Path) -> None:
     config = load_config(REPO / "config" / "config.yaml", override)
     assert config["images"]["shard_size"] == 7
     assert config["images"]["encoding"] == "jpeg"  # kept from config.yaml
+
+
+def test_unknown_dataset_format_stops_at_start() -> None:
+    config = minimal()
+    config["datasets"] = {"x": {"format": "folderz", "path": "/data/x"}}
+    with pytest.raises(ConfigError, match="config key datasets.x.format"):
+        validate_config(config)
+
+
+def test_every_reader_format_is_allowed_by_the_schema() -> None:
+    from semspace.datasets import IMAGE_MANIFESTS
+
+    for fmt in [*IMAGE_MANIFESTS, "coco_captions"]:
+        config = minimal()
+        config["datasets"] = {"x": {"format": fmt, "path": "/data/x"}}
+        validate_config(config)

@@ -1,4 +1,5 @@
-"""Config validation against workflow/schemas/config.schema.yaml, with defaults filled in.
+"""Config validation against the packaged schema (semspace/config_schema/config.schema.yaml), with
+defaults filled in.
 
 The top-level schema refers to one schema file per experiment (``$ref: vwsd.schema.yaml``);
 those are inlined here so that defaults inside them are applied too, and errors name the key
@@ -16,7 +17,8 @@ import yaml
 
 from semspace.errors import ConfigError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+# Shipped inside the package, so any install (not only an editable one) validates configs.
+SCHEMA_DIR = Path(__file__).resolve().parent / "config_schema"
 
 
 def load_schema(path: str | Path = SCHEMA_DIR / "config.schema.yaml") -> dict[str, Any]:

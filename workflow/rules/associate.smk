@@ -15,11 +15,12 @@ rule associate_generate:
     benchmark:
         benchmark_path("association/generate/{shard}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 1
     resources:
         gpu=1,
     params:
+        code=code_digest("associate"),  # re-run when the code it runs changes
         shards=association_setting("shards"),
         rounds=association_setting("rounds"),
         instruction=association_setting("instruction"),
@@ -58,8 +59,9 @@ rule associate_merge:
     benchmark:
         benchmark_path("association/merge.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("associate"),  # re-run when the code it runs changes
         rounds=association_setting("rounds"),
         limit=association_limit_args,
         n_examples=association_setting("report_examples"),

@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import polars as pl
+from semspace.codeversion import code_digest
 from semspace.config import validate_config
 
 # Our validator rather than snakemake.utils.validate: it also fills in defaults inside the
 # per-experiment schema files that config.schema.yaml refers to, and names keys as paths.
-validate_config(
-    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-)
+# The schema ships inside the package (semspace/config_schema/).
+validate_config(config)
 
 
 # ---------------------------------------------------------------- run folders
@@ -86,7 +86,8 @@ def dataset_format(wildcards):
 
 def dataset_options(dataset):
     """Reader options; with `images_from`, `images` (and `karpathy`) become paths relative to this
-    dataset's folder that lead into the other dataset's folder (so both may live anywhere)."""
+    dataset's folder that lead into the other dataset's folder (so both may live anywhere).
+    """
     entry = dataset_config(dataset)
     options = dict(entry.get("options", {}))
     source = entry.get("images_from")
@@ -138,10 +139,17 @@ def model_image_size(wildcards):
     return entry["image_size"]
 
 
+def demo_flag():
+    """`--demo` when the run's models are the demo's random tiny ones (config demo_models):
+    every table and figure then says so."""
+    return "--demo" if config["demo_models"] else ""
+
+
 def runtime_args():
     """Device, dtype and seed flags shared by every command that runs a model."""
     run = config["runtime"]
-    return f"--device {run['device']} --dtype {run['dtype']} --seed {run['seed']}"
+    flags = f"--device {run['device']} --dtype {run['dtype']} --seed {run['seed']}"
+    return flags + (" --require-gpu" if run["require_gpu"] else "")
 
 
 # ---------------------------------------------------------------- image shards and embeddings

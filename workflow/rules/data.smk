@@ -1,5 +1,6 @@
 # Stage `download`: datasets and models from their official sources (resumable, checksummed,
-# atomic), unless the config gives a local `path`, in which case no rule runs.
+# atomic), unless the config gives a local `path`, in which case no rule runs. No code digest in
+# params here: a new semspace release must not fetch gigabytes again.
 
 
 rule download_dataset:
@@ -10,7 +11,7 @@ rule download_dataset:
     benchmark:
         benchmark_path("download/{dataset}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
         spec=download_spec,
         lock=config["downloads_lock"],
@@ -28,7 +29,7 @@ rule download_model:
     benchmark:
         benchmark_path("download/model_{model}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
         hub_id=model_hub_id,
         revision=model_revision,

@@ -10,8 +10,9 @@ rule demo_tiny_clip:
     benchmark:
         benchmark_path("demo/tiny_clip.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("demo"),  # re-run when the code it runs changes
         seed=config["demo"]["seed"],
         image_size=config["demo"]["clip"]["image_size"],
         patch_size=config["demo"]["clip"]["patch_size"],
@@ -36,8 +37,9 @@ rule demo_tiny_causal_lm:
     benchmark:
         benchmark_path("demo/tiny_falcon.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("demo"),  # re-run when the code it runs changes
         seed=config["demo"]["seed"],
         hidden_size=config["demo"]["causal_lm"]["hidden_size"],
         layers=config["demo"]["causal_lm"]["layers"],

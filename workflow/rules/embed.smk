@@ -1,5 +1,6 @@
 # Stage `embed`: one job per shard on one GPU slot; CLIP image embeddings to Parquet.
-# Concurrent GPU jobs each take a different device through `semspace embed`'s slot lock.
+# Concurrent GPU jobs each take a different device: every command with runtime flags takes its
+# slot in one place (semspace.cli.main), before it loads a model.
 
 
 rule embed_images:
@@ -13,11 +14,12 @@ rule embed_images:
     benchmark:
         benchmark_path("embed/{dataset}/{model}/{shard}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 4
     resources:
         gpu=1,
     params:
+        code=code_digest("embed"),  # re-run when the code it runs changes
         batch_size=config["embed"]["batch_size"],
         flush_every=config["embed"]["flush_every"],
         runtime=runtime_args(),
@@ -40,7 +42,9 @@ rule embed_summary:
     benchmark:
         benchmark_path("embed/{dataset}/{model}.summary.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("embed"),  # re-run when the code it runs changes
     shell:
         "semspace embed summary --embeddings {input.embeddings} --skipped {input.skipped}"
         " --out {output.summary} --skipped-out {output.skipped} > {log} 2>&1"

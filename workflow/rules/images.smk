@@ -13,8 +13,9 @@ checkpoint images_manifest:
     benchmark:
         benchmark_path("manifest/{dataset}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("images"),  # re-run when the code it runs changes
         fmt=dataset_format,
         options=dataset_options_json,
         shard_size=config["images"]["shard_size"],
@@ -37,8 +38,9 @@ rule images_resize:
     benchmark:
         benchmark_path("resize/{dataset}/{model}/{shard}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("images"),  # re-run when the code it runs changes
         image_size=model_image_size,
         shard_size=config["images"]["shard_size"],
         max_pixels=config["images"]["max_pixels"],

@@ -15,8 +15,9 @@ rule imagespace_demo_data:
     benchmark:
         benchmark_path("imagespace/demo_data.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
         images=config["imagespace"]["demo_data"]["images"],
         fmt=config["imagespace"]["demo_data"]["format"],
         seed=config["demo"]["seed"],
@@ -35,8 +36,9 @@ rule imagespace_captions:
     benchmark:
         benchmark_path("imagespace/captions.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
         options=imagespace_captions_options,
     shell:
         "semspace imagespace captions --captions {input.captions} --options {params.options:q}"
@@ -54,7 +56,9 @@ rule imagespace_tokensets:
     benchmark:
         benchmark_path("imagespace/tokensets_coco.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
     shell:
         "semspace imagespace tokensets --captions {input} --out {output.sets} --stats {output.stats}"
         " > {log} 2>&1"
@@ -75,11 +79,12 @@ rule imagespace_setdist:
     benchmark:
         benchmark_path("imagespace/setdist_{branch}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     threads: 2
     resources:
         mem_mb=4000,
     params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
         out=result_path("imagespace/{branch}/setdist"),
         flags=imagespace_setdist_flags,
     shell:
@@ -97,11 +102,12 @@ rule imagespace_mds:
     benchmark:
         benchmark_path("imagespace/mds_{branch}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     threads: 2
     resources:
         mem_mb=4000,
     params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
         out=result_path("imagespace/{branch}/mds"),
         flags=imagespace_mds_flags,
     shell:
@@ -119,32 +125,37 @@ rule imagespace_report:
         coords=result_path("imagespace/{branch}/mds/coords.parquet"),
         captions=result_path("imagespace/captions.parquet"),
     output:
+        tables_md=result_path("imagespace/{branch}/report/tables.md"),
         tables=report(
-            result_path("imagespace/{branch}/report/tables.md"),
+            result_path("imagespace/{branch}/report/tables.html"),
             caption="../report/imagespace_tables.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
         ),
+        stats_csv=result_path("imagespace/{branch}/report/stats.csv"),
         stats=report(
-            result_path("imagespace/{branch}/report/stats.csv"),
+            result_path("imagespace/{branch}/report/stats.html"),
             caption="../report/imagespace_stats.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
         ),
+        distances_csv=result_path("imagespace/{branch}/report/distances.csv"),
         distances=report(
-            result_path("imagespace/{branch}/report/distances.csv"),
+            result_path("imagespace/{branch}/report/distances.html"),
             caption="../report/imagespace_distances.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
         ),
+        eigen_csv=result_path("imagespace/{branch}/report/eigen.csv"),
         eigen=report(
-            result_path("imagespace/{branch}/report/eigen.csv"),
+            result_path("imagespace/{branch}/report/eigen.html"),
             caption="../report/imagespace_eigen.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
         ),
+        neighbours_csv=result_path("imagespace/{branch}/report/neighbours.csv"),
         neighbours=report(
-            result_path("imagespace/{branch}/report/neighbours.csv"),
+            result_path("imagespace/{branch}/report/neighbours.html"),
             caption="../report/imagespace_neighbours.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
@@ -172,13 +183,15 @@ rule imagespace_report:
     benchmark:
         benchmark_path("imagespace/report_{branch}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("imagespace"),  # re-run when the code it runs changes
         out=result_path("imagespace/{branch}/report"),
         image=config["imagespace"]["neighbours"]["image"],
         k=config["imagespace"]["neighbours"]["k"],
+        demo=demo_flag(),
     shell:
-        "semspace imagespace report --branch {wildcards.branch} --stats {input.stats}"
+        "semspace imagespace report --branch {wildcards.branch} --stats {input.stats} {params.demo}"
         " --sets {input.sets} --summary {input.summary} --pairs {input.pairs}"
         " --neighbours {input.neighbours} --eigen {input.eigen} --coords {input.coords}"
         " --captions {input.captions} --image {params.image} --k {params.k}"

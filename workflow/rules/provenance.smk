@@ -29,8 +29,9 @@ rule provenance_write:
     benchmark:
         benchmark_path("provenance/{experiment}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("provenance"),  # re-run when the code it runs changes
         out=result_path("{experiment}"),
         lock=config["downloads_lock"],
         models=provenance_model_args,

@@ -19,8 +19,9 @@ rule retrieval_demo_data:
     benchmark:
         benchmark_path("retrieval/demo_scenes.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         scenes=config["retrieval"]["demo"]["scenes"],
         val=config["retrieval"]["demo"]["val"],
         test=config["retrieval"]["demo"]["test"],
@@ -45,8 +46,9 @@ rule retrieval_pairs:
     benchmark:
         benchmark_path("retrieval/pairs/{dataset}.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         fmt=dataset_format,
         options=dataset_options_json,
     shell:
@@ -65,10 +67,11 @@ rule retrieval_texts:
     benchmark:
         benchmark_path("retrieval/texts/{model}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         cache=result_path("retrieval/texts/{model}.cache.parquet"),
         batch_size=config["retrieval"]["text_batch_size"],
         runtime=runtime_args(),
@@ -88,10 +91,11 @@ rule retrieval_vgg16:
     benchmark:
         benchmark_path("retrieval/vgg16/{dataset}/{shard}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         weights=config["retrieval"]["vgg16"]["weights"],
         batch_size=config["retrieval"]["vgg16"]["batch_size"],
         runtime=runtime_args(),
@@ -116,7 +120,9 @@ rule retrieval_features:
     wildcard_constraints:
         features="clip|vgg16",
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
     shell:
         "semspace retrieval features --pairs {input.pairs} --embeddings {input.embeddings}"
         " --texts {input.texts} --out-items {output.item_table} --out-captions {output.captions}"
@@ -143,10 +149,11 @@ rule retrieval_train:
         features="clip|vgg16",
         loss="sum|max",
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         train_split=config["retrieval"]["train_split"],
         dev_split=config["retrieval"]["dev_split"],
         dim=config["retrieval"]["train"]["dim"],
@@ -191,17 +198,20 @@ rule retrieval_evaluate:
         features="clip|vgg16",
         loss="sum|max",
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         eval_names=list(config["retrieval"]["eval_sets"]),
         split=config["retrieval"]["eval_split"],
         fold_size=config["retrieval"]["fold_size"],
         map_images=config["retrieval"]["map"]["images"],
         map_method=config["retrieval"]["map"]["method"],
-        device=config["runtime"]["device"],
+        # Only projects cached features through the small joint-space checkpoint: CPU is enough.
+        device="cpu",
         seed=config["runtime"]["seed"],
+        demo=demo_flag(),
     shell:
-        "semspace retrieval evaluate --checkpoint {input.checkpoint}"
+        "semspace retrieval evaluate {params.demo} --checkpoint {input.checkpoint}"
         " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
         " --split {params.split} --fold-size {params.fold_size}"
         " --features-name {wildcards.features} --loss {wildcards.loss} --train-name {wildcards.train}"
@@ -231,16 +241,18 @@ rule retrieval_evaluate_zeroshot:
     benchmark:
         benchmark_path("retrieval/eval/clip/none/zeroshot.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         eval_names=list(config["retrieval"]["eval_sets"]),
         split=config["retrieval"]["eval_split"],
         fold_size=config["retrieval"]["fold_size"],
         map_images=config["retrieval"]["map"]["images"],
         map_method=config["retrieval"]["map"]["method"],
         seed=config["runtime"]["seed"],
+        demo=demo_flag(),
     shell:
-        "semspace retrieval evaluate"
+        "semspace retrieval evaluate {params.demo}"
         " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
         " --split {params.split} --fold-size {params.fold_size}"
         " --features-name clip --loss none --train-name zeroshot"
@@ -254,8 +266,9 @@ rule retrieval_table:
         metrics=retrieval_metrics_files(),
     output:
         md=result_path("retrieval/table.md"),
-        csv=report(
-            result_path("retrieval/table.csv"),
+        csv=result_path("retrieval/table.csv"),
+        html=report(
+            result_path("retrieval/table.html"),
             caption="../report/retrieval_table.rst",
             category="E2 Retrieval",
             subcategory="table",
@@ -266,11 +279,13 @@ rule retrieval_table:
     benchmark:
         benchmark_path("retrieval/table.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("retrieval"),  # re-run when the code it runs changes
         train_order=list(config["retrieval"]["train_sets"]),
         eval_order=list(config["retrieval"]["eval_sets"]),
+        demo=demo_flag(),
     shell:
-        "semspace retrieval table --metrics {input.metrics}"
+        "semspace retrieval table --metrics {input.metrics} {params.demo}"
         " --train-order {params.train_order} --eval-order {params.eval_order}"
         " --out-md {output.md} --out-csv {output.csv} --out-parquet {output.parquet} > {log} 2>&1"

@@ -12,8 +12,9 @@ rule softtext_demo_data:
     benchmark:
         benchmark_path("softtext/demo_data.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("softtext"),  # re-run when the code it runs changes
         train_per_batch=config["softtext"]["demo_data"]["train_per_batch"],
         test=config["softtext"]["demo_data"]["test"],
         seed=config["demo"]["seed"],
@@ -33,11 +34,12 @@ rule softtext_classifier:
     benchmark:
         benchmark_path("softtext/{dataset}/classifier.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 4
     resources:
         gpu=1,
     params:
+        code=code_digest("softtext"),  # re-run when the code it runs changes
         # Not an output: it must survive a failed or killed job so that the next run resumes.
         checkpoint=result_path("softtext/{dataset}/classifier/checkpoint.pt"),
         flags=softtext_classifier_flags(),
@@ -65,10 +67,11 @@ rule softtext_score:
     benchmark:
         benchmark_path("softtext/{dataset}/{model}/score.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
+        code=code_digest("softtext"),  # re-run when the code it runs changes
         hard=softtext_hard_template,
         soft=softtext_soft_template,
         relations=softtext_relations_json(),
@@ -96,8 +99,9 @@ rule softtext_report:
         embeddings=softtext_embeddings,
         root=dataset_root_input,
     output:
-        table_md=report(
-            result_path("softtext/{dataset}/{model}/table.md"),
+        table_md=result_path("softtext/{dataset}/{model}/table.md"),
+        table_html=report(
+            result_path("softtext/{dataset}/{model}/table.html"),
             caption="../report/softtext_table.rst",
             category="E4 Soft text",
         ),
@@ -122,14 +126,17 @@ rule softtext_report:
     benchmark:
         benchmark_path("softtext/{dataset}/{model}/report.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("softtext"),  # re-run when the code it runs changes
         max_images=config["softtext"]["umap"]["max_images"],
         n_neighbors=config["softtext"]["umap"]["n_neighbors"],
         min_dist=config["softtext"]["umap"]["min_dist"],
         seed=config["runtime"]["seed"],
+        demo=demo_flag(),
     shell:
         "semspace softtext report --accuracy {input.accuracy} --confusion {input.confusion}"
+        " {params.demo}"
         " --texts {input.texts} --top2 {input.top2} --classifier-metrics {input.metrics}"
         " --embeddings {input.embeddings} --dataset-root {input.root}"
         " --dataset-name {wildcards.dataset} --model-name {wildcards.model}"

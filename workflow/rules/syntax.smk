@@ -17,8 +17,9 @@ rule syntax_demo_data:
     benchmark:
         benchmark_path("syntax/demo_data.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
         seed=config["demo"]["seed"],
     shell:
         "semspace syntax demo-data --out {output} --seed {params.seed} > {log} 2>&1"
@@ -34,8 +35,9 @@ rule syntax_frames:
     benchmark:
         benchmark_path("syntax/{dataset}/frames.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
         videos=syntax_videos,
         position=config["syntax"]["frames"]["position"],
         ext=config["syntax"]["frame_ext"],
@@ -55,8 +57,9 @@ rule syntax_items:
     benchmark:
         benchmark_path("syntax/{dataset}/items.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
         ext=config["syntax"]["frame_ext"],
         test_fraction=config["syntax"]["test_fraction"],
         seed=config["syntax"]["split_seed"],
@@ -77,7 +80,9 @@ rule syntax_tokens:
     benchmark:
         benchmark_path("syntax/{dataset}/{model}/tokens.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
     shell:
         "semspace syntax tokens --items {input.table} --model-dir {input.model}"
         " --inputs text bracket spaced compact --out {output} > {log} 2>&1"
@@ -98,11 +103,12 @@ rule syntax_finetune:
     benchmark:
         benchmark_path("syntax/{dataset}/{model}/finetune_{lin}_b{batch}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 1
     resources:
         gpu=1,
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
         # Not an output: it must survive a failed or killed job so that the next run resumes.
         checkpoint=result_path(
             "syntax/{dataset}/{model}/runs/{lin}_b{batch}/checkpoint"
@@ -135,11 +141,12 @@ rule syntax_evaluate:
     benchmark:
         benchmark_path("syntax/{dataset}/{model}/evaluate_{lin}_b{batch}.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 1
     resources:
         gpu=1,
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
         runtime=runtime_args(),
     shell:
         "semspace syntax evaluate --items {input.table} --root {input.root} --model-dir {input.model}"
@@ -167,14 +174,19 @@ rule syntax_relevance:
     benchmark:
         benchmark_path("syntax/{dataset}/{model}/relevance.tsv")
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     threads: 1
+    resources:
+        gpu=1,
     params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
+        demo=demo_flag(),
         lin=config["syntax"]["relevance"]["input"],
         pairs=syntax_relevance_pairs,
         runtime=runtime_args(),
     shell:
         "semspace syntax relevance --items {input.table} --root {input.root} --model-dir {input.model}"
+        " {params.demo}"
         " --input {params.lin} --pairs {params.pairs} --out {output} {params.runtime}"
         " --threads {threads} > {log} 2>&1"
 
@@ -191,8 +203,9 @@ rule syntax_table:
             caption="../report/syntax_table.rst",
             category="E3 Syntax",
         ),
-        csv=report(
-            result_path("syntax/{dataset}/{model}/table.csv"),
+        csv=result_path("syntax/{dataset}/{model}/table.csv"),
+        html=report(
+            result_path("syntax/{dataset}/{model}/table.html"),
             caption="../report/syntax_table.rst",
             category="E3 Syntax",
         ),
@@ -206,8 +219,11 @@ rule syntax_table:
     benchmark:
         benchmark_path("syntax/{dataset}/{model}/table.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
+        demo=demo_flag(),
     shell:
-        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens}"
+        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens} {params.demo}"
         " --counts {input.counts} --loss-logs {input.losses} --md {output.md} --csv {output.csv}"
         " --loss-figure {output.loss} > {log} 2>&1"

@@ -11,8 +11,9 @@ rule vwsd_demo_data:
     benchmark:
         benchmark_path("demo/vwsd.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("vwsd"),  # re-run when the code it runs changes
         seed=config["demo"]["seed"],
     shell:
         "semspace vwsd demo-data --seed {params.seed} --out {output} > {log} 2>&1"
@@ -31,8 +32,9 @@ rule vwsd_glosses:
         split=r"[A-Za-z0-9_]+",
         strategy=r"[a-z_]+",
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("vwsd"),  # re-run when the code it runs changes
         data=vwsd_data_path,
         language=vwsd_language,
     shell:
@@ -55,10 +57,11 @@ rule vwsd_score:
     wildcard_constraints:
         split=r"[A-Za-z0-9_]+",
     conda:
-        "../../envs/gpu.yaml"
+        "../envs/gpu.yaml"
     resources:
         gpu=1,
     params:
+        code=code_digest("vwsd"),  # re-run when the code it runs changes
         data=vwsd_data_path,
         gold=vwsd_gold_args,
         language=vwsd_language,
@@ -83,8 +86,9 @@ rule vwsd_metrics:
     output:
         metrics=result_path("vwsd/metrics.parquet"),
         markdown=result_path("vwsd/metrics.md"),
-        csv=report(
-            result_path("vwsd/metrics.csv"),
+        csv=result_path("vwsd/metrics.csv"),
+        html=report(
+            result_path("vwsd/metrics.html"),
             caption="../report/vwsd_metrics.rst",
             category="E1 Visual WSD",
         ),
@@ -93,11 +97,13 @@ rule vwsd_metrics:
     benchmark:
         benchmark_path("vwsd/metrics.tsv")
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("vwsd"),  # re-run when the code it runs changes
         references=vwsd_reference_args,
+        demo=demo_flag(),
     shell:
-        "semspace vwsd metrics --items {input.tables} {params.references}"
+        "semspace vwsd metrics --items {input.tables} {params.references} {params.demo}"
         " --out {output.metrics} --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
 
 
@@ -111,8 +117,9 @@ rule vwsd_figure:
             caption="../report/vwsd_ranking.rst",
             category="E1 Visual WSD",
         ),
-        correctness=report(
-            result_path("vwsd/{split}/{model}/correctness.csv"),
+        correctness=result_path("vwsd/{split}/{model}/correctness.csv"),
+        correctness_html=report(
+            result_path("vwsd/{split}/{model}/correctness.html"),
             caption="../report/vwsd_correctness.rst",
             category="E1 Visual WSD",
         ),
@@ -123,14 +130,16 @@ rule vwsd_figure:
     wildcard_constraints:
         split=r"[A-Za-z0-9_]+",
     conda:
-        "../../envs/cpu.yaml"
+        "../envs/cpu.yaml"
     params:
+        code=code_digest("vwsd"),  # re-run when the code it runs changes
         images=vwsd_image_dir,
         prompt=config["vwsd"]["figure"]["prompt"],
         strategy=config["vwsd"]["figure"]["strategy"],
         max_items=config["vwsd"]["figure"]["max_items"],
+        demo=demo_flag(),
     shell:
-        "semspace vwsd figure --items {input.table} --prompt {params.prompt}"
+        "semspace vwsd figure --items {input.table} --prompt {params.prompt} {params.demo}"
         " --strategy {params.strategy} --images {params.images} --max-items {params.max_items}"
         " --title '{wildcards.split} / {wildcards.model}' --out {output.figure}"
         " --correctness {output.correctness} > {log} 2>&1"

@@ -57,11 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import contextlib
     import os
     import time
 
-    from semspace.devices import acquire_gpu_slot
     from semspace.experiments import association as A
     from semspace.runtime import seed_everything
 
@@ -78,27 +76,24 @@ def _generate(args: argparse.Namespace) -> int:
     instruction = A.INSTRUCTION if args.instruction is None else args.instruction
     log.info("shard %d/%d: %d captions, %d rounds", args.shard, args.shards, len(items), args.rounds)
     settings = {"model": str(args.model), "decoding": dataclasses.asdict(decoding), "dtype": args.dtype}
-    # The slot sets CUDA_VISIBLE_DEVICES, so it is taken before anything touches CUDA.
-    slot = contextlib.nullcontext(None) if args.device == "cpu" or not items else acquire_gpu_slot()
-    with slot:
-        lm = A.load_causal_lm(args.model, args.device, args.dtype) if items else None
-        generate = A.hf_generator(lm, decoding)
+    lm = A.load_causal_lm(args.model, args.device, args.dtype) if items else None
+    generate = A.hf_generator(lm, decoding)
 
-        def lengths(prompts: list[str]) -> list[int]:
-            return A.token_lengths(lm, prompts)
+    def lengths(prompts: list[str]) -> list[int]:
+        return A.token_lengths(lm, prompts)
 
-        # For tests of resumption: a pause after each part file, so a job can be killed halfway.
-        pause = float(os.environ.get("SEMSPACE_ASSOCIATE_PAUSE_AFTER_PART", "0") or 0)
+    # For tests of resumption: a pause after each part file, so a job can be killed halfway.
+    pause = float(os.environ.get("SEMSPACE_ASSOCIATE_PAUSE_AFTER_PART", "0") or 0)
 
-        def after_flush(n_parts: int) -> None:
-            if pause > 0:
-                time.sleep(pause)
+    def after_flush(n_parts: int) -> None:
+        if pause > 0:
+            time.sleep(pause)
 
-        table = A.generate_shard(
-            items, generate, args.out, settings=settings, rounds=args.rounds, instruction=instruction,
-            batch_size=args.batch_size, flush_every=args.flush_every, seed=args.seed, lengths=lengths,
-            after_flush=after_flush,
-        )
+    table = A.generate_shard(
+        items, generate, args.out, settings=settings, rounds=args.rounds, instruction=instruction,
+        batch_size=args.batch_size, flush_every=args.flush_every, seed=args.seed, lengths=lengths,
+        after_flush=after_flush,
+    )
     log.info("wrote %s: %d rows", args.out, table.num_rows)
     return 0
 

@@ -46,44 +46,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _images(args: argparse.Namespace) -> int:
-    import contextlib
     import os
     import time
 
-    from semspace.devices import acquire_gpu_slot
+    from semspace.embed import clip_dim, embed_shard, load_clip, model_fingerprint
+    from semspace.runtime import seed_everything
 
-    # The slot sets CUDA_VISIBLE_DEVICES, so it is taken before anything touches CUDA.
-    slot = contextlib.nullcontext(None) if args.device == "cpu" else acquire_gpu_slot()
-    with slot:
-        from semspace.embed import clip_dim, embed_shard, load_clip, model_fingerprint
-        from semspace.runtime import seed_everything
+    seed_everything(args.seed)
 
-        seed_everything(args.seed)
+    def load():
+        clip = load_clip(args.model, device=args.device, dtype=args.dtype)
+        return dataclasses.replace(clip, model_id=args.model_id)
 
-        def load():
-            clip = load_clip(args.model, device=args.device, dtype=args.dtype)
-            return dataclasses.replace(clip, model_id=args.model_id)
+    # For tests of resumption: a pause after each part file, so a job can be killed halfway.
+    pause = float(os.environ.get("SEMSPACE_EMBED_PAUSE_AFTER_PART", "0") or 0)
 
-        # For tests of resumption: a pause after each part file, so a job can be killed halfway.
-        pause = float(os.environ.get("SEMSPACE_EMBED_PAUSE_AFTER_PART", "0") or 0)
+    def after_part(i: int) -> None:
+        if pause > 0:
+            time.sleep(pause)
 
-        def after_part(i: int) -> None:
-            if pause > 0:
-                time.sleep(pause)
-
-        counts = embed_shard(
-            args.shard,
-            args.out,
-            load=load,
-            model_id=args.model_id,
-            dim=clip_dim(args.model),
-            batch_size=args.batch_size,
-            flush_every=args.flush_every,
-            after_part=after_part,
-            workers=args.workers,
-            # Known before loading, so a finished shard is resumed without loading the model.
-            fingerprint=model_fingerprint(args.model, args.dtype, args.device),
-        )
+    counts = embed_shard(
+        args.shard,
+        args.out,
+        load=load,
+        model_id=args.model_id,
+        dim=clip_dim(args.model),
+        batch_size=args.batch_size,
+        flush_every=args.flush_every,
+        after_part=after_part,
+        workers=args.workers,
+        # Known before loading, so a finished shard is resumed without loading the model.
+        fingerprint=model_fingerprint(args.model, args.dtype, args.device),
+    )
     log.info(
         "wrote %s: %d rows (%d resumed from a previous run)",
         args.out,
