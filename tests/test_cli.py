@@ -76,3 +76,28 @@ def test_every_rule_is_named_after_its_command() -> None:
         assert tuple(words) in parser_commands, (name, words)
         prefix = "_".join(w.replace("-", "_") for w in words)
         assert name == prefix or name.startswith(prefix + "_"), (name, words)
+
+
+def test_full_disk_is_one_line_exit_2(monkeypatch, capsys, tmp_path) -> None:
+    import errno
+
+    import semspace.cli as cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out.parquet"))
+
+    monkeypatch.setattr(cli, "run_command", full)
+    status = main(["images", "manifest", "--format", "folder", "--root", str(tmp_path),
+                   "--out", str(tmp_path / "out.parquet")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "out.parquet: No space left on device" in err and "Traceback" not in err
+
+
+def test_command_line_is_logged_first(caplog, tmp_path) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="semspace"):
+        main(["images", "manifest", "--format", "nope", "--root", str(tmp_path),
+              "--out", str(tmp_path / "m.parquet")])
+    assert caplog.records[0].getMessage().startswith("semspace images manifest --format nope")

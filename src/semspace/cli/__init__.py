@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import logging
 import pkgutil
+import shlex
 import sys
 
 from semspace import __version__
@@ -69,13 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    words = sys.argv[1:] if argv is None else argv
+    # First line of every rule's log: the command that made it.
+    logging.getLogger("semspace").info("semspace %s", shlex.join(words))
     try:
         status = run_command(args)
     except SemspaceError as exc:
-        logging.getLogger("semspace").error("%s", exc)
-        print(f"semspace {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc))
+    except OSError as exc:
+        if exc.errno not in USER_ERRNOS:
+            raise
+        # A full disk or a quota is the user's to fix: one line naming the file, no traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror} (free space or a quota, then rerun)")
     return int(status or 0)
+
+
+#: OS errors a user causes and fixes (disk full, quota exceeded): exit 2 with one line.
+USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    logging.getLogger("semspace").error("%s", message)
+    print(f"semspace {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
