@@ -31,7 +31,10 @@ import common
 ARCHS = {
     "ViT-B/32": {
         "text_config": {
-            "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8
+            "hidden_size": 512,
+            "intermediate_size": 2048,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 8,
         },
         "vision_config": {
             "hidden_size": 768,
@@ -45,7 +48,10 @@ ARCHS = {
     },
     "ViT-L/14": {
         "text_config": {
-            "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
         },
         "vision_config": {
             "hidden_size": 1024,
@@ -246,9 +252,7 @@ def run_cuda(args, device_name: str = "cuda", archs: dict | None = None) -> list
                     feats = model.get_image_features(pixel_values=pixels).pooler_output
                     F.normalize(feats.float(), dim=-1).cpu()
 
-            times = common.time_it(
-                forward, repeats=args.repeats, warmup=2, sync=sync
-            )
+            times = common.time_it(forward, repeats=args.repeats, warmup=2, sync=sync)
             cases.append(
                 common.Case(
                     "embed",

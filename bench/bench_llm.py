@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default=None, help="comma-separated (default: by device)")
     parser.add_argument("--prompts", type=int, default=None, help="prompts per timed call (CPU)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch CPU threads (default 1: on a shared 2-core machine two threads spin-wait)",
     )
     args = parser.parse_args(argv)
@@ -184,7 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbest: {best:,.0f} generated tokens/s (goal: >= 5,000 on one H100)")
     path = common.write_json(
         f"llm_{args.device}",
-        {"cases": cases, "arch": arch, "dtype": dtype, "threads": torch.get_num_threads(), "speedups": common.speedups(cases)},
+        {
+            "cases": cases,
+            "arch": arch,
+            "dtype": dtype,
+            "threads": torch.get_num_threads(),
+            "speedups": common.speedups(cases),
+        },
     )
     print(f"\n(written to {path})")
     return 0

@@ -27,7 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Case, base_parser, markdown_table, median, time_it, write_json
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+REAL = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-karpathy-test" / "captions.json"
+)
 
 
 def real_or_synthetic_sets(n: int) -> tuple[list[list[str]], str]:
@@ -83,8 +85,14 @@ print(json.dumps({{"seconds": elapsed, "peak_rss_mb": resource.getrusage(resourc
 
 
 def run_scaling(n: int, kind: str, memory_gb: float, vocab: int = 20000, draws: int = 168) -> dict:
-    code = _SCALING_CHILD.format(bench=str(Path(__file__).resolve().parent), n=n, vocab=vocab, draws=draws,
-                                 kind=kind, memory_gb=memory_gb)
+    code = _SCALING_CHILD.format(
+        bench=str(Path(__file__).resolve().parent),
+        n=n,
+        vocab=vocab,
+        draws=draws,
+        kind=kind,
+        memory_gb=memory_gb,
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"scaling run n={n} failed:\n{out.stderr[-3000:]}")
@@ -94,11 +102,21 @@ def run_scaling(n: int, kind: str, memory_gb: float, vocab: int = 20000, draws: 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--pdist-rows", type=int, default=1000, help="rows of the repeated pdist timing")
-    parser.add_argument("--set-pairs", type=int, default=20000, help="sampled pairs for the Python set loops")
-    parser.add_argument("--full-pdist", action="store_true", help="also one pdist run on all n (minutes)")
-    parser.add_argument("--no-scaling", action="store_true", help="skip the 20k/50k subprocess runs")
-    parser.add_argument("--memory-gb", type=float, default=1.0, help="block memory of the scaling runs")
+    parser.add_argument(
+        "--pdist-rows", type=int, default=1000, help="rows of the repeated pdist timing"
+    )
+    parser.add_argument(
+        "--set-pairs", type=int, default=20000, help="sampled pairs for the Python set loops"
+    )
+    parser.add_argument(
+        "--full-pdist", action="store_true", help="also one pdist run on all n (minutes)"
+    )
+    parser.add_argument(
+        "--no-scaling", action="store_true", help="skip the 20k/50k subprocess runs"
+    )
+    parser.add_argument(
+        "--memory-gb", type=float, default=1.0, help="block memory of the scaling runs"
+    )
     args = parser.parse_args(argv)
     if args.device != "cpu":
         print("set distances run on the CPU only (scipy/BLAS); timing on the CPU")
@@ -120,17 +138,35 @@ def main(argv: list[str] | None = None) -> int:
     dense_m = X[:m].toarray().astype(bool)
     pd_times = time_it(lambda: pdist(dense_m, "hamming"), repeats=reps)
     scale = pairs / (m * (m - 1) // 2)
-    cases.append(Case("setdist", "pdist hamming × V (extrapolated)", pairs, [t * scale for t in pd_times], unit="pairs",
-                      extra={"how": f"median of {reps} on {m} rows × {scale:.1f} (pairs)"}))
+    cases.append(
+        Case(
+            "setdist",
+            "pdist hamming × V (extrapolated)",
+            pairs,
+            [t * scale for t in pd_times],
+            unit="pairs",
+            extra={"how": f"median of {reps} on {m} rows × {scale:.1f} (pairs)"},
+        )
+    )
     check = set_distances(X[:m], top_k=0, summary=False).symdiff
-    assert np.array_equal(check[np.triu_indices(m, 1)], np.rint(pdist(dense_m, "hamming") * V)), "mismatch vs pdist"
+    assert np.array_equal(check[np.triu_indices(m, 1)], np.rint(pdist(dense_m, "hamming") * V)), (
+        "mismatch vs pdist"
+    )
 
     if args.full_pdist and not args.quick:
         dense = X.toarray().astype(bool)
         full = time_it(lambda: pdist(dense, "hamming"), repeats=1, warmup=0)
         del dense
-        cases.append(Case("setdist", "pdist hamming × V (all pairs, 1 run)", pairs, full, unit="pairs",
-                          extra={"how": "one run on all n"}))
+        cases.append(
+            Case(
+                "setdist",
+                "pdist hamming × V (all pairs, 1 run)",
+                pairs,
+                full,
+                unit="pairs",
+                extra={"how": "one run on all n"},
+            )
+        )
 
     S = [set(s) for s in sets]
     rng = random.Random(0)
@@ -143,19 +179,56 @@ def main(argv: list[str] | None = None) -> int:
 
     loop_times = time_it(set_loops, repeats=reps)
     ratio = pairs / len(sample)
-    cases.append(Case("setdist", "Python set loops (extrapolated)", pairs, [t * ratio for t in loop_times], unit="pairs",
-                      extra={"how": f"median of {reps} on {len(sample)} random pairs × {ratio:.0f}"}))
+    cases.append(
+        Case(
+            "setdist",
+            "Python set loops (extrapolated)",
+            pairs,
+            [t * ratio for t in loop_times],
+            unit="pairs",
+            extra={"how": f"median of {reps} on {len(sample)} random pairs × {ratio:.0f}"},
+        )
+    )
 
     baseline = "pdist hamming × V (extrapolated)"
     matrices = time_it(lambda: set_distances(X, top_k=0, summary=False), repeats=reps)
-    cases.append(Case("setdist", "project: symdiff, intersection, union matrices", pairs, matrices, unit="pairs",
-                      baseline=baseline, extra={"how": f"median of {reps}"}))
+    cases.append(
+        Case(
+            "setdist",
+            "project: symdiff, intersection, union matrices",
+            pairs,
+            matrices,
+            unit="pairs",
+            baseline=baseline,
+            extra={"how": f"median of {reps}"},
+        )
+    )
     stage = time_it(lambda: set_distances(X, top_k=10), repeats=reps)
-    cases.append(Case("setdist", "project: whole stage (+ summary, top-10)", pairs, stage, unit="pairs",
-                      baseline=baseline, extra={"how": f"median of {reps}"}))
-    sparse_only = time_it(lambda: set_distances(X, top_k=0, summary=False, dense_columns=0), repeats=reps)
-    cases.append(Case("setdist", "project, X·Xᵀ all sparse (ablation)", pairs, sparse_only, unit="pairs",
-                      baseline=baseline, extra={"how": f"median of {reps}"}))
+    cases.append(
+        Case(
+            "setdist",
+            "project: whole stage (+ summary, top-10)",
+            pairs,
+            stage,
+            unit="pairs",
+            baseline=baseline,
+            extra={"how": f"median of {reps}"},
+        )
+    )
+    sparse_only = time_it(
+        lambda: set_distances(X, top_k=0, summary=False, dense_columns=0), repeats=reps
+    )
+    cases.append(
+        Case(
+            "setdist",
+            "project, X·Xᵀ all sparse (ablation)",
+            pairs,
+            sparse_only,
+            unit="pairs",
+            baseline=baseline,
+            extra={"how": f"median of {reps}"},
+        )
+    )
 
     ratios = {
         "matrices_vs_pdist": median(cases[0].times) / median(matrices),
@@ -168,26 +241,48 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nSet distances, n = {n} ({source}), vocabulary {V}, {pairs:,} pairs\n")
     print(markdown_table(cases))
     print("\nratios: " + ", ".join(f"{k} = {v:.1f}x" for k, v in ratios.items()))
-    print(f"goal: matrices >= 100x faster than pdist -> {'met' if ratios['matrices_vs_pdist'] >= 100 else 'MISSED'}")
+    print(
+        f"goal: matrices >= 100x faster than pdist -> {'met' if ratios['matrices_vs_pdist'] >= 100 else 'MISSED'}"
+    )
 
     scaling = []
     if not args.no_scaling and not args.quick:
         for size, kind in ((n, "real"), (20000, "synthetic"), (50000, "synthetic")):
             record = run_scaling(size, kind, args.memory_gb)
             s = record["summary"]
-            scaling.append({
-                "n": size, "sets": kind, "mean set size": round(record["mean_set_size"], 1),
-                "vocabulary": record["vocabulary"], "pairs": f"{size * (size - 1) // 2:,}",
-                "seconds (1 run)": round(record["seconds"], 1), "peak RSS MB": round(record["peak_rss_mb"]),
-                "n×n uint16 would be MB": round(size * size * 2 / 2**20),
-                "symdiff range": f"{s['symdiff_min']}-{s['symdiff_max']}",
-                "r(symdiff, intersection)": round(s["pearson_symdiff_intersection"], 3),
-            })
-            print(f"scaling n={size}: {record['seconds']:.1f} s, peak RSS {record['peak_rss_mb']:.0f} MB", flush=True)
-        print("\nScaling, streaming mode (summary + top-10, no n×n matrix; each one run in a subprocess)\n")
+            scaling.append(
+                {
+                    "n": size,
+                    "sets": kind,
+                    "mean set size": round(record["mean_set_size"], 1),
+                    "vocabulary": record["vocabulary"],
+                    "pairs": f"{size * (size - 1) // 2:,}",
+                    "seconds (1 run)": round(record["seconds"], 1),
+                    "peak RSS MB": round(record["peak_rss_mb"]),
+                    "n×n uint16 would be MB": round(size * size * 2 / 2**20),
+                    "symdiff range": f"{s['symdiff_min']}-{s['symdiff_max']}",
+                    "r(symdiff, intersection)": round(s["pearson_symdiff_intersection"], 3),
+                }
+            )
+            print(
+                f"scaling n={size}: {record['seconds']:.1f} s, peak RSS {record['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+        print(
+            "\nScaling, streaming mode (summary + top-10, no n×n matrix; each one run in a subprocess)\n"
+        )
         print(markdown_table(scaling))
-    write_json("setdist", {"n": n, "source": source, "vocabulary": V, "cases": cases, "ratios": ratios,
-                           "scaling": scaling})
+    write_json(
+        "setdist",
+        {
+            "n": n,
+            "source": source,
+            "vocabulary": V,
+            "cases": cases,
+            "ratios": ratios,
+            "scaling": scaling,
+        },
+    )
     return 0
 
 

@@ -21,7 +21,9 @@ def test_models_give_one_logit_per_class() -> None:
     assert stemmed.conv1.kernel_size == (3, 3) and stemmed.conv1.stride == (1, 1)
     assert isinstance(stemmed.maxpool, torch.nn.Identity)
     # 6n + 2 layers: n = 1 -> 6 convolutions in blocks + stem + the 1x1 shortcuts (2) + fc
-    convs = [m for m in clf.build_model("cifar_resnet8").modules() if isinstance(m, torch.nn.Conv2d)]
+    convs = [
+        m for m in clf.build_model("cifar_resnet8").modules() if isinstance(m, torch.nn.Conv2d)
+    ]
     assert sum(m.kernel_size == (3, 3) for m in convs) == 7
     with pytest.raises(ValueError, match="unknown classifier architecture"):
         clf.build_model("vgg16")
@@ -92,7 +94,9 @@ def test_training_learns_and_resumes_exactly(tmp_path: Path, monkeypatch) -> Non
         clf.train(images, labels, cfg, tmp_path / "resumed.pt", num_classes=2)
     monkeypatch.setattr(clf, "save_checkpoint", original)
     assert torch.load(tmp_path / "resumed.pt", weights_only=False)["epoch"] == 1
-    resumed, resumed_history = clf.train(images, labels, cfg, tmp_path / "resumed.pt", num_classes=2)
+    resumed, resumed_history = clf.train(
+        images, labels, cfg, tmp_path / "resumed.pt", num_classes=2
+    )
     assert resumed_history == history
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name

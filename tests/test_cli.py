@@ -8,13 +8,22 @@ import pytest
 from semspace.cli import build_parser, main
 
 #: Stage commands that rules call; each must be listed by `semspace --help`.
-STAGE_COMMANDS = ["download", "images", "embed", "demo", "wordnet", "vwsd",
-                  "imagespace", "associate"]
+STAGE_COMMANDS = [
+    "download",
+    "images",
+    "embed",
+    "demo",
+    "wordnet",
+    "vwsd",
+    "imagespace",
+    "associate",
+]
 
 
 def test_help_lists_the_stage_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "semspace", "--help"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "semspace", "--help"], capture_output=True, text=True, check=True
+    )
     for command in STAGE_COMMANDS:
         assert command in result.stdout, command
 
@@ -27,8 +36,20 @@ def test_every_command_has_help() -> None:
 
 
 def test_semspace_error_exits_2_with_message(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
-    status = main(["images", "manifest", "--format", "no-such-format", "--root", str(tmp_path),
-                   "--options", "{}", "--out", str(tmp_path / "m.parquet")])
+    status = main(
+        [
+            "images",
+            "manifest",
+            "--format",
+            "no-such-format",
+            "--root",
+            str(tmp_path),
+            "--options",
+            "{}",
+            "--out",
+            str(tmp_path / "m.parquet"),
+        ]
+    )
     assert status == 2
     assert "no-such-format" in capsys.readouterr().err
 
@@ -87,8 +108,18 @@ def test_full_disk_is_one_line_exit_2(monkeypatch, capsys, tmp_path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out.parquet"))
 
     monkeypatch.setattr(cli, "run_command", full)
-    status = main(["images", "manifest", "--format", "folder", "--root", str(tmp_path),
-                   "--out", str(tmp_path / "out.parquet")])
+    status = main(
+        [
+            "images",
+            "manifest",
+            "--format",
+            "folder",
+            "--root",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out.parquet"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2
     assert "out.parquet: No space left on device" in err and "Traceback" not in err
@@ -98,6 +129,16 @@ def test_command_line_is_logged_first(caplog, tmp_path) -> None:
     import logging
 
     with caplog.at_level(logging.INFO, logger="semspace"):
-        main(["images", "manifest", "--format", "nope", "--root", str(tmp_path),
-              "--out", str(tmp_path / "m.parquet")])
+        main(
+            [
+                "images",
+                "manifest",
+                "--format",
+                "nope",
+                "--root",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "m.parquet"),
+            ]
+        )
     assert caplog.records[0].getMessage().startswith("semspace images manifest --format nope")

@@ -34,7 +34,9 @@ def test_unknown_key_is_named() -> None:
 def test_wrong_type_is_named() -> None:
     config = minimal()
     config["embed"]["batch_size"] = "many"
-    with pytest.raises(ConfigError, match=r"config key embed.batch_size: 'many' is not of type 'integer'"):
+    with pytest.raises(
+        ConfigError, match=r"config key embed.batch_size: 'many' is not of type 'integer'"
+    ):
         validate_config(config)
 
 
@@ -46,8 +48,22 @@ def test_unknown_key_in_experiment_section_is_named() -> None:
 
 
 def test_defaults_are_filled_in_nested_sections() -> None:
-    config = {key: {} for key in ["runtime", "images", "embed", "datasets", "models", "demo",
-                                  "vwsd", "imagespace", "retrieval", "syntax", "softtext"]}
+    config = {
+        key: {}
+        for key in [
+            "runtime",
+            "images",
+            "embed",
+            "datasets",
+            "models",
+            "demo",
+            "vwsd",
+            "imagespace",
+            "retrieval",
+            "syntax",
+            "softtext",
+        ]
+    }
     validate_config(config)
     assert config["images"]["shard_size"] == 1024
     assert config["runtime"]["device"] == "auto"

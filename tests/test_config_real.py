@@ -27,9 +27,20 @@ def dry_run(repo: Path) -> subprocess.CompletedProcess:
     (repo / "all-experiments.yaml").write_text(ALL_EXPERIMENTS)
     env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
     return subprocess.run(
-        ["snakemake", "-n", "--cores", "8", "--resources", "gpu=1",
-         "--configfile=config/config.yaml", "--configfile=all-experiments.yaml"],
-        cwd=repo, env=env, capture_output=True, text=True,
+        [
+            "snakemake",
+            "-n",
+            "--cores",
+            "8",
+            "--resources",
+            "gpu=1",
+            "--configfile=config/config.yaml",
+            "--configfile=all-experiments.yaml",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 

@@ -115,7 +115,12 @@ def test_bad_files_name_the_file(cifar_root) -> None:
 def test_manifest_exports_pngs_with_stable_keys(cifar_root) -> None:
     root, images, _ = cifar_root
     table = build_image_manifest("cifar10", root, split="test")
-    assert table.column("key").to_pylist() == ["test_00000", "test_00001", "test_00002", "test_00003"]
+    assert table.column("key").to_pylist() == [
+        "test_00000",
+        "test_00001",
+        "test_00002",
+        "test_00003",
+    ]
     assert image_key("test", 3) == "test_00003"
     assert table.column("left").null_count == 4
     for i, rel in enumerate(table.column("path").to_pylist()):
@@ -144,4 +149,6 @@ def test_synthetic_demo_data_uses_the_real_layout(tmp_path: Path) -> None:
     assert len(train.labels) == 100
     assert np.bincount(train.labels, minlength=10).tolist() == [10] * 10  # balanced
     again = write_synthetic_cifar10(tmp_path / "again", train_per_batch=20, test=30, seed=1)
-    np.testing.assert_array_equal(read_batch(again / "test_batch").images, read_batch(folder / "test_batch").images)
+    np.testing.assert_array_equal(
+        read_batch(again / "test_batch").images, read_batch(folder / "test_batch").images
+    )

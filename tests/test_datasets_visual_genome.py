@@ -14,7 +14,15 @@ from semspace.errors import InputFormatError
 
 
 def region(i: int, image: int, phrase: str, x: int, y: int, w: int, h: int) -> dict:
-    return {"region_id": i, "image_id": image, "phrase": phrase, "x": x, "y": y, "width": w, "height": h}
+    return {
+        "region_id": i,
+        "image_id": image,
+        "phrase": phrase,
+        "x": x,
+        "y": y,
+        "width": w,
+        "height": h,
+    }
 
 
 def write_vg(root: Path, n_images: int = 10, per_image: int = 3) -> Path:
@@ -27,8 +35,14 @@ def write_vg(root: Path, n_images: int = 10, per_image: int = 3) -> Path:
             regions.append(region(rid, image, f"thing {k} of {image}", 10 * k, 5, 20, 30))
         descriptions.append({"id": image, "regions": regions})
         folder = "VG_100K" if image % 2 else "VG_100K_2"
-        data.append({"image_id": image, "width": 100, "height": 80,
-                     "url": f"https://cs.stanford.edu/people/rak248/{folder}/{image}.jpg"})
+        data.append(
+            {
+                "image_id": image,
+                "width": 100,
+                "height": 80,
+                "url": f"https://cs.stanford.edu/people/rak248/{folder}/{image}.jpg",
+            }
+        )
     (root / "region_descriptions.json").write_text(json.dumps(descriptions))
     (root / "image_data.json").write_text(json.dumps(data))
     return root
@@ -68,18 +82,34 @@ def test_region_box_clips_and_rejects_empty() -> None:
 
 def test_duplicate_regions_collapse_and_manifest_is_unique(tmp_path: Path) -> None:
     root = tmp_path
-    (root / "region_descriptions.json").write_text(json.dumps([{"id": 1, "regions": [
-        region(1, 1, "a dog", 0, 0, 10, 10), region(2, 1, "A  dog", 0, 0, 10, 10),
-        region(3, 1, "a brown dog", 0, 0, 10, 10), region(4, 1, "grass", 0, 10, 10, 10)]}]))
+    (root / "region_descriptions.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": 1,
+                    "regions": [
+                        region(1, 1, "a dog", 0, 0, 10, 10),
+                        region(2, 1, "A  dog", 0, 0, 10, 10),
+                        region(3, 1, "a brown dog", 0, 0, 10, 10),
+                        region(4, 1, "grass", 0, 10, 10, 10),
+                    ],
+                }
+            ]
+        )
+    )
     pairs = region_pairs(root, image_data=None, test_pairs=10, val_pairs=0).to_pylist()
     assert [p["text"] for p in pairs] == ["a dog", "a brown dog", "grass"]
-    manifest = build_image_manifest("visual_genome", root, image_data=None, test_pairs=10, val_pairs=0)
+    manifest = build_image_manifest(
+        "visual_genome", root, image_data=None, test_pairs=10, val_pairs=0
+    )
     assert manifest.column("key").to_pylist() == ["1.jpg#0,0,10,10", "1.jpg#0,10,10,20"]
 
 
 def test_bad_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputFormatError, match="file not found"):
         region_pairs(tmp_path)
-    (tmp_path / "region_descriptions.json").write_text(json.dumps([{"id": 1, "regions": [{"phrase": "x"}]}]))
+    (tmp_path / "region_descriptions.json").write_text(
+        json.dumps([{"id": 1, "regions": [{"phrase": "x"}]}])
+    )
     with pytest.raises(InputFormatError, match="lacks phrase"):
         region_pairs(tmp_path)

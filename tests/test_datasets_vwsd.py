@@ -26,8 +26,14 @@ def test_crlf_direction_marks_and_png(tmp_path: Path) -> None:
     images = IMAGES[:9] + ["image.9.png"]
     data = _write(
         tmp_path / "fa.test.data.txt",
-        [_line("\u0628\u0631\u0646\u062c\u200e", "\u0641\u0644\u0632 \u0628\u0631\u0646\u062c", images),
-         _line("bank", "river  bank", IMAGES)],
+        [
+            _line(
+                "\u0628\u0631\u0646\u062c\u200e",
+                "\u0641\u0644\u0632 \u0628\u0631\u0646\u062c",
+                images,
+            ),
+            _line("bank", "river  bank", IMAGES),
+        ],
         end="\r\n",
     )
     gold = _write(tmp_path / "fa.test.gold.txt", ["image.9.png", "image.3.jpg"], end="\r\n")
@@ -52,15 +58,21 @@ def test_missing_candidates_are_listed(tmp_path: Path) -> None:
 
 
 def test_wrong_field_count_names_file_and_line(tmp_path: Path) -> None:
-    data = _write(tmp_path / "bad.data.txt", [_line("a", "a b", IMAGES), _line("c", "c d", IMAGES[:9])])
-    with pytest.raises(InputFormatError, match=r"bad\.data\.txt:2: expected 12 tab-separated fields.*found 11"):
+    data = _write(
+        tmp_path / "bad.data.txt", [_line("a", "a b", IMAGES), _line("c", "c d", IMAGES[:9])]
+    )
+    with pytest.raises(
+        InputFormatError, match=r"bad\.data\.txt:2: expected 12 tab-separated fields.*found 11"
+    ):
         read_data(data)
 
 
 def test_gold_not_among_candidates_names_gold_file_and_line(tmp_path: Path) -> None:
     data = _write(tmp_path / "t.data.txt", [_line("a", "a b", IMAGES), _line("c", "c d", IMAGES)])
     gold = _write(tmp_path / "t.gold.txt", ["image.1.jpg", "image.77.jpg"])
-    with pytest.raises(InputFormatError, match=r"t\.gold\.txt:2: gold image 'image\.77\.jpg' is not among"):
+    with pytest.raises(
+        InputFormatError, match=r"t\.gold\.txt:2: gold image 'image\.77\.jpg' is not among"
+    ):
         read_items(data, gold)
 
 
@@ -72,7 +84,9 @@ def test_gold_count_mismatch_and_other_bad_input(tmp_path: Path) -> None:
     dup = _write(tmp_path / "d.data.txt", [_line("a", "a b", IMAGES[:9] + ["image.0.jpg"])])
     with pytest.raises(InputFormatError, match=r"d\.data\.txt:1: the same candidate"):
         read_data(dup)
-    blank = _write(tmp_path / "b.data.txt", [_line("a", "a b", IMAGES), "", _line("c", "c d", IMAGES)])
+    blank = _write(
+        tmp_path / "b.data.txt", [_line("a", "a b", IMAGES), "", _line("c", "c d", IMAGES)]
+    )
     with pytest.raises(InputFormatError, match=r"b\.data\.txt:2: expected 12"):
         read_data(blank)
     latin1 = tmp_path / "l.data.txt"
@@ -121,10 +135,21 @@ def test_real_trial_and_text_files(shared_data: Path) -> None:
     on_disk = sum((trial / p).is_file() for p in table.column("path").to_pylist())
     assert on_disk == 146
     text = shared_data / "vwsd-text"
-    sizes = {name: len(read_items(text / name, gold_path_for(text / name))) for name in [
-        "train.data.v1.txt", "en.test.data.v1.1.txt", "it.test.data.v1.1.txt", "fa.test.data.txt"]}
-    assert sizes == {"train.data.v1.txt": 12869, "en.test.data.v1.1.txt": 463,
-                     "it.test.data.v1.1.txt": 305, "fa.test.data.txt": 200}
+    sizes = {
+        name: len(read_items(text / name, gold_path_for(text / name)))
+        for name in [
+            "train.data.v1.txt",
+            "en.test.data.v1.1.txt",
+            "it.test.data.v1.1.txt",
+            "fa.test.data.txt",
+        ]
+    }
+    assert sizes == {
+        "train.data.v1.txt": 12869,
+        "en.test.data.v1.1.txt": 463,
+        "it.test.data.v1.1.txt": 305,
+        "fa.test.data.txt": 200,
+    }
     fa = read_data(text / "fa.test.data.txt")
     assert not any("\u200e" in it.target or "\u200e" in it.phrase for it in fa)
     assert fa[0].target in fa[0].phrase.split()  # the mark had hidden the target in the phrase

@@ -19,7 +19,9 @@ def test_shapes_do_not_overlap_and_fit_the_canvas() -> None:
         scene = random_scene(rng)
         assert 1 <= len(scene.shapes) <= 3
         for i, a in enumerate(scene.shapes):
-            assert 0 <= a.box[0] < a.box[2] <= scene.width and 0 <= a.box[1] < a.box[3] <= scene.height
+            assert (
+                0 <= a.box[0] < a.box[2] <= scene.width and 0 <= a.box[1] < a.box[3] <= scene.height
+            )
             assert all(_disjoint(a.box, b.box) for b in scene.shapes[i + 1 :])
         assert len({(s.kind, s.colour) for s in scene.shapes}) == len(scene.shapes)
 
@@ -30,12 +32,17 @@ def test_each_shape_is_drawn_in_its_colour_at_its_box_centre() -> None:
         scene = random_scene(rng)
         pixels = np.asarray(draw(scene))
         for s in scene.shapes:
-            cx, cy = (s.box[0] + s.box[2]) // 2, (s.box[1] + s.box[3]) // 2 + 2  # below a triangle's apex
+            cx, cy = (
+                (s.box[0] + s.box[2]) // 2,
+                (s.box[1] + s.box[3]) // 2 + 2,
+            )  # below a triangle's apex
             assert tuple(pixels[cy, cx]) == COLOURS[s.colour]
 
 
 def test_written_datasets_describe_the_scenes(tmp_path: Path) -> None:
-    write_demo(tmp_path / "f30k", tmp_path / "f8k", tmp_path / "vg", n_scenes=6, n_val=1, n_test=2, seed=0)
+    write_demo(
+        tmp_path / "f30k", tmp_path / "f8k", tmp_path / "vg", n_scenes=6, n_val=1, n_test=2, seed=0
+    )
     karpathy = json.loads((tmp_path / "f30k" / "dataset_flickr30k.json").read_text())
     assert [e["split"] for e in karpathy["images"]] == ["train"] * 3 + ["val"] + ["test"] * 2
     for entry in karpathy["images"]:
@@ -51,7 +58,9 @@ def test_written_datasets_describe_the_scenes(tmp_path: Path) -> None:
             # every boxed phrase is in the plain caption, and every shape is named in each caption
             assert all(p.text in raw for p in boxed)
             assert len(boxed) == len(boxes)
-    split_ids = {s: (tmp_path / "f30k" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    split_ids = {
+        s: (tmp_path / "f30k" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")
+    }
     assert [len(split_ids[s]) for s in ("train", "val", "test")] == [3, 1, 2]
     assert (tmp_path / "f8k" / "dataset_flickr8k.json").is_file()
     assert not (tmp_path / "f8k" / "Sentences").exists()

@@ -164,13 +164,42 @@ def test_cli_writes_the_record_of_an_experiment(tmp_path) -> None:
     config = {"run": "t", "models": {"clip": {"path": str(model)}}, "datasets": {}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = tmp_path / "results"
-    status = main(["provenance", "write", "--experiment", "vwsd", "--config-json",
-                   str(tmp_path / "config.json"), "--lock", str(tmp_path / "absent.lock.json"),
-                   "--model", f"clip={model}", "--dataset", f"coco={captions}", "--out", str(out)])
+    status = main(
+        [
+            "provenance",
+            "write",
+            "--experiment",
+            "vwsd",
+            "--config-json",
+            str(tmp_path / "config.json"),
+            "--lock",
+            str(tmp_path / "absent.lock.json"),
+            "--model",
+            f"clip={model}",
+            "--dataset",
+            f"coco={captions}",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
     record = json.loads((out / "provenance.json").read_text())
     assert record["config"] == config
     import hashlib
+
     assert record["datasets"]["coco"]["sha256"] == hashlib.sha256(b"[]").hexdigest()
-    assert main(["provenance", "write", "--experiment", "x", "--config-json", str(out / "nope"),
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "provenance",
+                "write",
+                "--experiment",
+                "x",
+                "--config-json",
+                str(out / "nope"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )

@@ -30,8 +30,18 @@ def test_trial_images_embed_and_missing_ones_are_listed(
 ) -> None:
     root = shared_data / "vwsd-trial"
     manifest = tmp_path / "manifest.parquet"
-    run("images", "manifest", "--format", "vwsd", "--root", str(root),
-        "--options", json.dumps({"data": "trial.data.txt"}), "--out", str(manifest))
+    run(
+        "images",
+        "manifest",
+        "--format",
+        "vwsd",
+        "--root",
+        str(root),
+        "--options",
+        json.dumps({"data": "trial.data.txt"}),
+        "--out",
+        str(manifest),
+    )
     keys = pl.read_parquet(manifest)["key"].to_list()
     assert len(keys) == 160 and len(set(keys)) == 160
 
@@ -42,13 +52,54 @@ def test_trial_images_embed_and_missing_ones_are_listed(
         shard_path = tmp_path / f"{shard:05d}.parquet"
         skipped_path = tmp_path / f"{shard:05d}.skipped.parquet"
         embeddings_path = tmp_path / "emb" / f"{shard:05d}.parquet"
-        run("images", "resize", "--manifest", str(manifest), "--root", str(root), "--shard", f"{shard:05d}",
-            "--shard-size", str(shard_size), "--image-size", "32", "--max-pixels", "40000000",
-            "--on-bad-image", "skip", "--encoding", "jpeg", "--jpeg-quality", "95",
-            "--out", str(shard_path), "--skipped", str(skipped_path))
-        run("embed", "images", "--shard", str(shard_path), "--model", str(tiny_clip_dir),
-            "--model-id", "tiny", "--batch-size", "16", "--flush-every", "32", "--device", "cpu",
-            "--dtype", "float32", "--seed", "0", "--out", str(embeddings_path))
+        run(
+            "images",
+            "resize",
+            "--manifest",
+            str(manifest),
+            "--root",
+            str(root),
+            "--shard",
+            f"{shard:05d}",
+            "--shard-size",
+            str(shard_size),
+            "--image-size",
+            "32",
+            "--max-pixels",
+            "40000000",
+            "--on-bad-image",
+            "skip",
+            "--encoding",
+            "jpeg",
+            "--jpeg-quality",
+            "95",
+            "--out",
+            str(shard_path),
+            "--skipped",
+            str(skipped_path),
+        )
+        run(
+            "embed",
+            "images",
+            "--shard",
+            str(shard_path),
+            "--model",
+            str(tiny_clip_dir),
+            "--model-id",
+            "tiny",
+            "--batch-size",
+            "16",
+            "--flush-every",
+            "32",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--seed",
+            "0",
+            "--out",
+            str(embeddings_path),
+        )
         shard_keys, vectors = read_embeddings([embeddings_path])
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
         embedded.extend(shard_keys)

@@ -19,13 +19,18 @@ from semspace.schemas import CAPTIONS
 
 
 def test_paper_column_only_for_the_full_split():
-    full = R.distance_rows({"n": 5000, "symdiff_min": 3, "pearson_symdiff_intersection": -0.1}, "coco")
+    full = R.distance_rows(
+        {"n": 5000, "symdiff_min": 3, "pearson_symdiff_intersection": -0.1}, "coco"
+    )
     by_label = {r["quantity"]: r for r in full}
     assert by_label["|A Δ B| min"] == {"quantity": "|A Δ B| min", "reproduced": 3, "paper": 7}
     assert by_label["Pearson r(|A Δ B|, |A ∩ B|)"]["paper"] == -0.201
     small = R.distance_rows({"n": 120, "symdiff_min": 3}, "coco")
     assert all(r["paper"] == "" for r in small)
-    llm = {r["quantity"]: r["paper"] for r in R.eigen_rows({"n": 5000, "n_positive": 1, "eigenvalues": [2.0]}, "llm")}
+    llm = {
+        r["quantity"]: r["paper"]
+        for r in R.eigen_rows({"n": 5000, "n_positive": 1, "eigenvalues": [2.0]}, "llm")
+    }
     assert llm["positive eigenvalues"] == 1904 and llm["λ2"] == ""
 
 
@@ -38,8 +43,12 @@ def test_reproduced_values_are_ours_not_the_papers():
 
 def _captions() -> pa.Table:
     return pa.table(
-        {"image": [0, 0, 1, 2], "coco_id": [7, 7, 8, 9], "caption": [0, 1, 0, 0],
-         "text": ["a cat ", "the cat", "a dog", "a bird"]},
+        {
+            "image": [0, 0, 1, 2],
+            "coco_id": [7, 7, 8, 9],
+            "caption": [0, 1, 0, 0],
+            "text": ["a cat ", "the cat", "a dog", "a bird"],
+        },
         schema=CAPTIONS,
     )
 
@@ -47,8 +56,17 @@ def _captions() -> pa.Table:
 def test_neighbour_rows_carry_captions_in_rank_order():
     from semspace.experiments.setdist import NEIGHBOURS
 
-    nb = pa.table({"image": [0, 0, 1, 1], "rank": [2, 1, 1, 2], "neighbour": [2, 1, 0, 2],
-                   "symdiff": [4, 3, 3, 2], "intersection": [1, 1, 1, 0], "union": [5, 4, 4, 2]}, schema=NEIGHBOURS)
+    nb = pa.table(
+        {
+            "image": [0, 0, 1, 1],
+            "rank": [2, 1, 1, 2],
+            "neighbour": [2, 1, 0, 2],
+            "symdiff": [4, 3, 3, 2],
+            "intersection": [1, 1, 1, 0],
+            "union": [5, 4, 4, 2],
+        },
+        schema=NEIGHBOURS,
+    )
     rows = R.neighbour_rows(nb, _captions(), image=0, k=5)
     assert [(r["rank"], r["image"]) for r in rows] == [(1, 1), (2, 2)]  # the query is no row
     assert rows[0]["symdiff"] == 3 and rows[0]["captions"] == "a dog" and rows[0]["coco_id"] == 8
@@ -75,7 +93,7 @@ def test_eigen_and_share_rows_read_in_one_style(tmp_path):
     csv_lines = (tmp_path / "eigen.csv").read_text().splitlines()  # full precision in the CSV
     assert "share of the first two axes (of Σ positive λ),0.05498,0.06" in csv_lines
     html = (tmp_path / "eigen.html").read_text()
-    assert "<td class=\"num\">5.5 %</td>" in html and "demo: random tiny models" in html
+    assert '<td class="num">5.5 %</td>' in html and "demo: random tiny models" in html
     assert (tmp_path / "tables.html").read_text().count("<table>") == 1
 
 
@@ -92,7 +110,11 @@ def test_stats_paper_column_has_the_published_counts():
 def test_stats_rows_say_where_the_tokens_came_from():
     full = {"images": 5000.0, "tokens": 2.0}
     rows = R.stats_rows(full, "coco", token_source="tokeniser")
-    assert rows[-1] == {"quantity": "tokens from", "reproduced": "tokeniser", "paper": "karpathy_tokens"}
+    assert rows[-1] == {
+        "quantity": "tokens from",
+        "reproduced": "tokeniser",
+        "paper": "karpathy_tokens",
+    }
     # fewer images: the paper column stays empty, as for every other quantity
     few = R.stats_rows({"images": 40.0}, "coco", token_source="karpathy_tokens")
     assert few[-1] == {"quantity": "tokens from", "reproduced": "karpathy_tokens", "paper": ""}
@@ -113,20 +135,96 @@ def test_report_command_end_to_end(tmp_path):
         assert main(list(argv)) == 0
 
     d = tmp_path
-    run("imagespace", "demo-data", "--out", str(d / "c.json"), "--images", "40", "--format", "karpathy")
-    run("imagespace", "captions", "--captions", str(d / "c.json"), "--options", '{"split": "test"}', "--out", str(d / "cap.parquet"))
-    run("imagespace", "tokensets", "--captions", str(d / "cap.parquet"), "--out", str(d / "sets.parquet"),
-        "--stats", str(d / "stats.parquet"))
-    run("imagespace", "setdist", "--sets", str(d / "sets.parquet"), "--out", str(d / "sd"), "--top-k", "4")
-    run("imagespace", "mds", "--distances", str(d / "sd" / "symdiff.npy"), "--out", str(d / "mds"), "--k", "3")
-    run("imagespace", "report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets", str(d / "sets.parquet"),
-        "--summary", str(d / "sd" / "summary.json"), "--pairs", str(d / "sd" / "pairs.parquet"),
-        "--neighbours", str(d / "sd" / "neighbours.parquet"), "--eigen", str(d / "mds" / "eigen.json"),
-        "--coords", str(d / "mds" / "coords.parquet"), "--captions", str(d / "cap.parquet"),
-        "--image", "3", "--k", "4", "--out-dir", str(d / "report"), "--demo")
+    run(
+        "imagespace",
+        "demo-data",
+        "--out",
+        str(d / "c.json"),
+        "--images",
+        "40",
+        "--format",
+        "karpathy",
+    )
+    run(
+        "imagespace",
+        "captions",
+        "--captions",
+        str(d / "c.json"),
+        "--options",
+        '{"split": "test"}',
+        "--out",
+        str(d / "cap.parquet"),
+    )
+    run(
+        "imagespace",
+        "tokensets",
+        "--captions",
+        str(d / "cap.parquet"),
+        "--out",
+        str(d / "sets.parquet"),
+        "--stats",
+        str(d / "stats.parquet"),
+    )
+    run(
+        "imagespace",
+        "setdist",
+        "--sets",
+        str(d / "sets.parquet"),
+        "--out",
+        str(d / "sd"),
+        "--top-k",
+        "4",
+    )
+    run(
+        "imagespace",
+        "mds",
+        "--distances",
+        str(d / "sd" / "symdiff.npy"),
+        "--out",
+        str(d / "mds"),
+        "--k",
+        "3",
+    )
+    run(
+        "imagespace",
+        "report",
+        "--branch",
+        "coco",
+        "--stats",
+        str(d / "stats.parquet"),
+        "--sets",
+        str(d / "sets.parquet"),
+        "--summary",
+        str(d / "sd" / "summary.json"),
+        "--pairs",
+        str(d / "sd" / "pairs.parquet"),
+        "--neighbours",
+        str(d / "sd" / "neighbours.parquet"),
+        "--eigen",
+        str(d / "mds" / "eigen.json"),
+        "--coords",
+        str(d / "mds" / "coords.parquet"),
+        "--captions",
+        str(d / "cap.parquet"),
+        "--image",
+        "3",
+        "--k",
+        "4",
+        "--out-dir",
+        str(d / "report"),
+        "--demo",
+    )
     out = d / "report"
-    for name in ("tables.md", "stats.csv", "distances.csv", "eigen.csv", "neighbours.csv",
-                 "mds_map.png", "token_counts.png", "symdiff_intersection.png"):
+    for name in (
+        "tables.md",
+        "stats.csv",
+        "distances.csv",
+        "eigen.csv",
+        "neighbours.csv",
+        "mds_map.png",
+        "token_counts.png",
+        "symdiff_intersection.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     # every section also as HTML, and all of them in tables.html; --demo puts the note on each
     for name in ("stats", "distances", "eigen", "neighbours", "tables"):
@@ -150,9 +248,35 @@ def test_report_command_end_to_end(tmp_path):
     neighbours = (out / "neighbours.csv").read_text().splitlines()
     assert len(neighbours) == 1 + 4 and neighbours[1].startswith("1,")  # first neighbour first
     # The configured image must exist.
-    assert main(["imagespace", "report", "--branch", "coco", "--stats", str(d / "stats.parquet"), "--sets",
-                 str(d / "sets.parquet"), "--summary", str(d / "sd" / "summary.json"), "--pairs",
-                 str(d / "sd" / "pairs.parquet"), "--neighbours", str(d / "sd" / "neighbours.parquet"),
-                 "--eigen", str(d / "mds" / "eigen.json"), "--coords", str(d / "mds" / "coords.parquet"),
-                 "--captions", str(d / "cap.parquet"), "--image", "400", "--out-dir", str(d / "r2")]) == 2
+    assert (
+        main(
+            [
+                "imagespace",
+                "report",
+                "--branch",
+                "coco",
+                "--stats",
+                str(d / "stats.parquet"),
+                "--sets",
+                str(d / "sets.parquet"),
+                "--summary",
+                str(d / "sd" / "summary.json"),
+                "--pairs",
+                str(d / "sd" / "pairs.parquet"),
+                "--neighbours",
+                str(d / "sd" / "neighbours.parquet"),
+                "--eigen",
+                str(d / "mds" / "eigen.json"),
+                "--coords",
+                str(d / "mds" / "coords.parquet"),
+                "--captions",
+                str(d / "cap.parquet"),
+                "--image",
+                "400",
+                "--out-dir",
+                str(d / "r2"),
+            ]
+        )
+        == 2
+    )
     assert pq.read_table(d / "sets.parquet").num_rows == 40

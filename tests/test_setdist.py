@@ -79,7 +79,9 @@ def test_summary_over_distinct_pairs_matches_independent_computation():
     for name, v in (("symdiff", sd), ("intersection", it), ("union", un)):
         assert summary[f"{name}_min"] == v.min() and summary[f"{name}_max"] == v.max()
         assert summary[f"{name}_mean"] == pytest.approx(v.mean())
-    assert summary["pearson_symdiff_intersection"] == pytest.approx(np.corrcoef(sd, it)[0, 1], abs=1e-12)
+    assert summary["pearson_symdiff_intersection"] == pytest.approx(
+        np.corrcoef(sd, it)[0, 1], abs=1e-12
+    )
 
 
 def test_neighbours_are_the_k_smallest_with_index_ties():
@@ -96,7 +98,10 @@ def test_neighbours_are_the_k_smallest_with_index_ties():
         rows = table.filter(np.asarray(table.column("image")) == i).to_pylist()
         assert [r["rank"] for r in rows] == list(range(1, k + 1))
         assert [(r["symdiff"], r["neighbour"]) for r in rows] == expected
-        assert all(r["intersection"] == it[i, r["neighbour"]] and r["union"] == un[i, r["neighbour"]] for r in rows)
+        assert all(
+            r["intersection"] == it[i, r["neighbour"]] and r["union"] == un[i, r["neighbour"]]
+            for r in rows
+        )
 
 
 def test_streaming_equals_full_mode():
@@ -134,7 +139,9 @@ def test_write_and_cli(tmp_path):
     for name in ("symdiff", "intersection", "union"):
         assert np.load(tmp_path / "out" / f"{name}.npy").shape == (20, 20)
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
-    assert read_histogram(tmp_path / "out" / "pairs.parquet").column("pairs").to_numpy().sum() == 190
+    assert (
+        read_histogram(tmp_path / "out" / "pairs.parquet").column("pairs").to_numpy().sum() == 190
+    )
 
 
 def test_cli_end_to_end(tmp_path):
@@ -143,11 +150,39 @@ def test_cli_end_to_end(tmp_path):
 
     sets = random_sets(15, 20, 8, seed=7)
     pq.write_table(token_sets(list(range(15)), [None] * 15, sets), tmp_path / "sets.parquet")
-    assert main(["imagespace", "setdist", "--sets", str(tmp_path / "sets.parquet"), "--out", str(tmp_path / "d"),
-                 "--top-k", "3", "--no-matrices", "--block-rows", "4"]) == 0
+    assert (
+        main(
+            [
+                "imagespace",
+                "setdist",
+                "--sets",
+                str(tmp_path / "sets.parquet"),
+                "--out",
+                str(tmp_path / "d"),
+                "--top-k",
+                "3",
+                "--no-matrices",
+                "--block-rows",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "d" / "symdiff.npy").exists()
     assert pq.read_table(tmp_path / "d" / "neighbours.parquet").num_rows == 45
-    assert main(["imagespace", "setdist", "--sets", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "e")]) == 2
+    assert (
+        main(
+            [
+                "imagespace",
+                "setdist",
+                "--sets",
+                str(tmp_path / "missing.parquet"),
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.slow
@@ -163,4 +198,6 @@ def test_streaming_blocks_equal_full_mode_at_a_larger_size():
     iu = np.triu_indices(3000, 1)
     summary = histogram_summary(full.histogram, 3000)
     sd, it = full.symdiff[iu].astype(float), full.intersection[iu].astype(float)
-    assert summary["pearson_symdiff_intersection"] == pytest.approx(np.corrcoef(sd, it)[0, 1], abs=1e-12)
+    assert summary["pearson_symdiff_intersection"] == pytest.approx(
+        np.corrcoef(sd, it)[0, 1], abs=1e-12
+    )

@@ -48,7 +48,9 @@ def test_soft_others_hand_case() -> None:
 
 def test_soft_texts_hand_case() -> None:
     like = st.Prompt("like", st.SOFT_TEMPLATE, "like")
-    cand = st.candidates(like, CLASSES3, top1=np.array([1]), top2=np.array([0]))  # p1 = dog, p2 = cat
+    cand = st.candidates(
+        like, CLASSES3, top1=np.array([1]), top2=np.array([0])
+    )  # p1 = dog, p2 = cat
     per_class = [cand.texts[i] for i in cand.index[0]]
     assert per_class == [
         "a photo of a cat like a dog.",
@@ -56,13 +58,17 @@ def test_soft_texts_hand_case() -> None:
         "a photo of a car like a dog.",
     ]
     looks = st.Prompt("looks_like", st.SOFT_TEMPLATE, "looks like")
-    cand = st.candidates(looks, CLASSES3, top1=np.array([2]), top2=np.array([1]))  # p1 = car, p2 = dog
+    cand = st.candidates(
+        looks, CLASSES3, top1=np.array([2]), top2=np.array([1])
+    )  # p1 = car, p2 = dog
     assert [cand.texts[i] for i in cand.index[0]] == [
         "a photo of a cat looks like a car.",
         "a photo of a dog looks like a car.",
         "a photo of a car looks like a dog.",
     ]
-    hard = st.candidates(st.Prompt("hard", st.HARD_TEMPLATE), CLASSES3, np.array([2, 0]), np.array([1, 1]))
+    hard = st.candidates(
+        st.Prompt("hard", st.HARD_TEMPLATE), CLASSES3, np.array([2, 0]), np.array([1, 1])
+    )
     assert hard.texts == ["a photo of a cat.", "a photo of a dog.", "a photo of a car."]
     assert hard.index.tolist() == [[0, 1, 2], [0, 1, 2]]
 
@@ -109,7 +115,16 @@ def test_each_distinct_text_is_embedded_once() -> None:
     prompts = st.make_prompts()
     embedder = CountingEmbedder()
     emb = np.stack([fake_vector(f"img{i}") for i in range(6)])
-    st.evaluate([f"k{i}" for i in range(6)], np.array([1, 1, 2, 0, 2, 0]), top1, top2, emb, CLASSES3, prompts, embedder)
+    st.evaluate(
+        [f"k{i}" for i in range(6)],
+        np.array([1, 1, 2, 0, 2, 0]),
+        top1,
+        top2,
+        emb,
+        CLASSES3,
+        prompts,
+        embedder,
+    )
     assert len(embedder.calls) == 1
     embedded = embedder.calls[0]
     assert len(embedded) == len(set(embedded))
@@ -122,11 +137,15 @@ def test_embed_distinct_across_prompts_keeps_rows() -> None:
     embedder = CountingEmbedder()
     out = st.embed_distinct({"a": ["x", "y", "x"], "b": ["y", "z"]}, embedder)
     assert embedder.calls == [["x", "y", "z"]]
-    np.testing.assert_array_equal(out["a"], np.stack([fake_vector("x"), fake_vector("y"), fake_vector("x")]))
+    np.testing.assert_array_equal(
+        out["a"], np.stack([fake_vector("x"), fake_vector("y"), fake_vector("x")])
+    )
     np.testing.assert_array_equal(out["b"], np.stack([fake_vector("y"), fake_vector("z")]))
 
 
-def test_text_cache_embeds_distinct_texts_once(tiny_clip_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_text_cache_embeds_distinct_texts_once(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     from semspace import embed
 
     encoded: list[str] = []
@@ -293,7 +312,9 @@ def _cli_inputs(tmp_path: Path, clip_dim: int) -> tuple[Path, list[str]]:
     assert status == 0
     rng = np.random.default_rng(0)
     shards = []
-    for s, keys in enumerate([[f"test_{i:05d}" for i in range(10)], [f"test_{i:05d}" for i in range(10, 19)]]):
+    for s, keys in enumerate(
+        [[f"test_{i:05d}" for i in range(10)], [f"test_{i:05d}" for i in range(10, 19)]]
+    ):
         vectors = rng.normal(size=(len(keys), clip_dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         shards.append(str(tmp_path / f"emb{s}.parquet"))
@@ -310,7 +331,10 @@ def test_score_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
     from semspace.embed import TextEmbeddingCache, clip_dim
 
     root, shards = _cli_inputs(tmp_path, clip_dim(tiny_clip_dir))
-    out = {name: tmp_path / f"{name}.parquet" for name in ("predictions", "accuracy", "confusion", "texts")}
+    out = {
+        name: tmp_path / f"{name}.parquet"
+        for name in ("predictions", "accuracy", "confusion", "texts")
+    }
     args = ["softtext", "score", "--top2", str(tmp_path / "top2.parquet"), "--embeddings", *shards,
             "--model", str(tiny_clip_dir), "--dataset-root", str(root), "--relations",
             json.dumps({"like": "like", "resembles": "resembles"}), "--text-cache", str(tmp_path / "cache.parquet"),
@@ -324,7 +348,9 @@ def test_score_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
     top2 = pq.read_table(tmp_path / "top2.parquet")
     assert top2.num_rows == 20
     texts = pq.read_table(out["texts"], schema=st.TEXTS)
-    assert len(TextEmbeddingCache(tmp_path / "cache.parquet")) == len(set(texts.column("text").to_pylist()))
+    assert len(TextEmbeddingCache(tmp_path / "cache.parquet")) == len(
+        set(texts.column("text").to_pylist())
+    )
     # A template with an unknown placeholder is a configuration error (exit status 2).
     assert main(args + ["--hard-template", "a photo of a {klass}."]) == 2
 
@@ -335,11 +361,16 @@ def test_report_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
     from semspace.embed import clip_dim
 
     root, shards = _cli_inputs(tmp_path, clip_dim(tiny_clip_dir))
-    scored = {name: str(tmp_path / f"{name}.parquet") for name in ("predictions", "accuracy", "confusion", "texts")}
+    scored = {
+        name: str(tmp_path / f"{name}.parquet")
+        for name in ("predictions", "accuracy", "confusion", "texts")
+    }
     assert main(["softtext", "score", "--top2", str(tmp_path / "top2.parquet"), "--embeddings", *shards,
                  "--model", str(tiny_clip_dir), "--dataset-root", str(root), "--device", "cpu"]
                 + [a for name, path in scored.items() for a in (f"--{name}", path)]) == 0  # fmt: skip
-    figures = {name: tmp_path / f"{name}.png" for name in ("confusion-png", "umap-hard", "umap-soft")}
+    figures = {
+        name: tmp_path / f"{name}.png" for name in ("confusion-png", "umap-hard", "umap-soft")
+    }
     assert main(["softtext", "report", "--accuracy", scored["accuracy"], "--confusion", scored["confusion"],
                  "--texts", scored["texts"], "--top2", str(tmp_path / "top2.parquet"),
                  "--classifier-metrics", str(tmp_path / "metrics.json"), "--embeddings", *shards,
@@ -347,12 +378,18 @@ def test_report_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
                  "--table-md", str(tmp_path / "table.md"), "--table-csv", str(tmp_path / "table.csv"), "--demo"]
                 + [a for name, path in figures.items() for a in (f"--{name}", str(path))]) == 0  # fmt: skip
     md = (tmp_path / "table.md").read_text()
-    assert "| hard | hard text |" in md and "96.19" in md and "Classifier (cifar_resnet8, 1 epochs)" in md
+    assert (
+        "| hard | hard text |" in md
+        and "96.19" in md
+        and "Classifier (cifar_resnet8, 1 epochs)" in md
+    )
     # the HTML beside the Markdown (table.md -> table.html): same rows, caption and demo note
     html = (tmp_path / "table.html").read_text()
     assert "<table>" in html and "96.19" in html and "Classifier (cifar_resnet8, 1 epochs)" in html
     assert DEMO_NOTE in md and DEMO_NOTE in html
     assert html.count("<tr>") == sum(line.startswith("| ") for line in md.splitlines())
-    assert (tmp_path / "table.csv").read_text().splitlines()[0].startswith('"prompt","paper_prompt"')
+    assert (
+        (tmp_path / "table.csv").read_text().splitlines()[0].startswith('"prompt","paper_prompt"')
+    )
     for path in figures.values():
         assert path.read_bytes()[:4] == b"\x89PNG"

@@ -244,7 +244,9 @@ def test_table_command_writes_markdown_html_csv_and_loss_figure(tmp_path, demo_f
     pq.write_table(tokens, tmp_path / "tokens.parquet")
     (tmp_path / "counts.json").write_text(json.dumps({"test_pairs": 12, "train_pairs": 40}))
     (tmp_path / "bracket_b4").mkdir()
-    pq.write_table(pa.table({"loss": np.linspace(2.0, 1.0, 30)}), tmp_path / "bracket_b4" / "l.parquet")
+    pq.write_table(
+        pa.table({"loss": np.linspace(2.0, 1.0, 30)}), tmp_path / "bracket_b4" / "l.parquet"
+    )
     out = tmp_path / "report"
     argv = ["syntax", "table", "--summaries", *map(str, paths), "--tokens", str(tmp_path / "tokens.parquet"),
             "--counts", str(tmp_path / "counts.json"), "--loss-logs", str(tmp_path / "bracket_b4" / "l.parquet"),

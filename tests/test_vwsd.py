@@ -66,7 +66,10 @@ def test_missing_candidates_partial_and_missing_gold() -> None:
     keys = ["c0", "c2", "c3"]  # c1 has no embedding
     images = np.stack([_unit(a) for a in (0, 60, 90)])
     items = [VwsdItem(0, "a", "a x", CANDS, "c2"), VwsdItem(1, "b", "b x", CANDS, "c1")]
-    prompts = [E.Prompt(0, "word", E.NO_STRATEGY, "t0", False), E.Prompt(1, "word", E.NO_STRATEGY, "t1", False)]
+    prompts = [
+        E.Prompt(0, "word", E.NO_STRATEGY, "t0", False),
+        E.Prompt(1, "word", E.NO_STRATEGY, "t1", False),
+    ]
     texts = np.stack([_unit(70), _unit(0)])
     table = E.score_items("s", "m", items, prompts, texts, keys, images, logit_scale=10.0)
     rows = table.to_pylist()
@@ -81,30 +84,49 @@ def test_missing_candidates_partial_and_missing_gold() -> None:
     assert (m["accuracy"], m["mrr"]) == (pytest.approx(1.0), pytest.approx(1.0))
 
 
-def _glosses(items: list[VwsdItem], rows: list[tuple[str | None, str | None]], strategy: str) -> pa.Table:
+def _glosses(
+    items: list[VwsdItem], rows: list[tuple[str | None, str | None]], strategy: str
+) -> pa.Table:
     return pa.table(
         {
-            "item": [it.index for it in items], "target": [it.target for it in items],
-            "phrase": [it.phrase for it in items], "synset": [s for s, _ in rows],
-            "gloss": [g for _, g in rows], "similarity": [0.5 if g else 0.0 for _, g in rows],
-            "strategy": [strategy] * len(items), "language": ["en"] * len(items), "note": [None] * len(items),
+            "item": [it.index for it in items],
+            "target": [it.target for it in items],
+            "phrase": [it.phrase for it in items],
+            "synset": [s for s, _ in rows],
+            "gloss": [g for _, g in rows],
+            "similarity": [0.5 if g else 0.0 for _, g in rows],
+            "strategy": [strategy] * len(items),
+            "language": ["en"] * len(items),
+            "note": [None] * len(items),
         },
         schema=E.GLOSSES,
     )
 
 
 def test_build_prompts_per_strategy_with_fallback() -> None:
-    items = [VwsdItem(0, "bank", "river bank", CANDS, "c0"), VwsdItem(1, "mouse", "computer mouse", CANDS, "c1")]
+    items = [
+        VwsdItem(0, "bank", "river bank", CANDS, "c0"),
+        VwsdItem(1, "mouse", "computer mouse", CANDS, "c1"),
+    ]
     glosses = {
-        "wup_hypernym": _glosses(items, [("bank.n.01", "sloping land"), (None, None)], "wup_hypernym"),
-        "lesk": _glosses(items, [("bank.n.02", "a financial institution"), ("mouse.n.04", "a hand device")], "lesk"),
+        "wup_hypernym": _glosses(
+            items, [("bank.n.01", "sloping land"), (None, None)], "wup_hypernym"
+        ),
+        "lesk": _glosses(
+            items,
+            [("bank.n.02", "a financial institution"), ("mouse.n.04", "a hand device")],
+            "lesk",
+        ),
     }
     prompts = E.build_prompts(items, E.DEFAULT_PROMPTS, glosses, "phrase")
     # per item: word, phrase once; definition and gloss_only once per strategy -> 2 + 2*2
     assert len(prompts) == 2 * 6
     texts = {(p.item, p.prompt, p.strategy): (p.text, p.fallback) for p in prompts}
     assert texts[(0, "word", "none")] == ("A photo of bank.", False)
-    assert texts[(0, "definition", "wup_hypernym")] == ("A photo of river bank. bank means sloping land.", False)
+    assert texts[(0, "definition", "wup_hypernym")] == (
+        "A photo of river bank. bank means sloping land.",
+        False,
+    )
     assert texts[(1, "definition", "wup_hypernym")] == ("A photo of computer mouse.", True)
     assert texts[(1, "gloss_only", "lesk")] == ("A photo of a hand device.", False)
     with pytest.raises(ConfigError, match="vwsd.prompts.bad"):
@@ -124,8 +146,16 @@ def test_non_english_items_get_no_gloss_and_say_so() -> None:
 
 def test_metrics_markdown_and_paper_column() -> None:
     rows = [
-        {"split": "trial", "model": "clip_b32", "prompt": "word", "strategy": "none", "gold_rank": r,
-         "partial": False, "fallback": False, "gloss": None}
+        {
+            "split": "trial",
+            "model": "clip_b32",
+            "prompt": "word",
+            "strategy": "none",
+            "gold_rank": r,
+            "partial": False,
+            "fallback": False,
+            "gloss": None,
+        }
         for r in (1, 2, 1, 5)
     ]
     table = pa.Table.from_pylist(rows)
@@ -142,7 +172,9 @@ def test_metrics_markdown_and_paper_column() -> None:
 
 def test_demo_data_in_official_format(tmp_path: Path) -> None:
     write_demo_vwsd(tmp_path)
-    items = read_items(tmp_path / "demo.data.txt", tmp_path / "demo.gold.txt", images=tmp_path / "images")
+    items = read_items(
+        tmp_path / "demo.data.txt", tmp_path / "demo.gold.txt", images=tmp_path / "images"
+    )
     assert [(it.target, it.phrase) for it in items] == list(DEMO_ITEMS)
     lines = (tmp_path / "demo.data.txt").read_text().splitlines()
     assert all(len(line.split("\t")) == 12 for line in lines)
@@ -174,7 +206,19 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
         pytest.skip("WordNet is not prepared (semspace wordnet prepare)")
     root = tmp_path / "demo"
     assert main(["vwsd", "demo-data", "--out", str(root)]) == 0
-    assert main(["vwsd", "glosses", "--data", str(root / "demo.data.txt"), "--out", str(tmp_path / "g.parquet")]) == 0
+    assert (
+        main(
+            [
+                "vwsd",
+                "glosses",
+                "--data",
+                str(root / "demo.data.txt"),
+                "--out",
+                str(tmp_path / "g.parquet"),
+            ]
+        )
+        == 0
+    )
     glosses = pq.read_table(tmp_path / "g.parquet")
     assert glosses.column_names[:6] == ["item", "target", "phrase", "synset", "gloss", "similarity"]
     assert glosses.column("item").to_pylist() == list(range(len(DEMO_ITEMS)))
@@ -182,10 +226,30 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     assert glosses.column("gloss").to_pylist()[-1] is None  # "jaguar xk120": support not in WordNet
     _embed_demo(root, tiny_clip_dir, tmp_path / "emb.parquet")
     items_path, cache = tmp_path / "items.parquet", tmp_path / "cache.parquet"
-    args = ["vwsd", "score", "--split", "demo", "--data", str(root / "demo.data.txt"),
-            "--glosses", str(tmp_path / "g.parquet"), "--embeddings", str(tmp_path / "emb.parquet"),
-            "--model", str(tiny_clip_dir), "--model-id", "clip", "--prompts", json.dumps(E.DEFAULT_PROMPTS),
-            "--device", "cpu", "--text-cache", str(cache), "--out", str(items_path)]
+    args = [
+        "vwsd",
+        "score",
+        "--split",
+        "demo",
+        "--data",
+        str(root / "demo.data.txt"),
+        "--glosses",
+        str(tmp_path / "g.parquet"),
+        "--embeddings",
+        str(tmp_path / "emb.parquet"),
+        "--model",
+        str(tiny_clip_dir),
+        "--model-id",
+        "clip",
+        "--prompts",
+        json.dumps(E.DEFAULT_PROMPTS),
+        "--device",
+        "cpu",
+        "--text-cache",
+        str(cache),
+        "--out",
+        str(items_path),
+    ]
     assert main(args) == 0
     table = pq.read_table(items_path)
     n = len(DEMO_ITEMS)
@@ -200,21 +264,60 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     cached = pq.read_table(cache).num_rows
     assert cached == len(set(table.column("text").to_pylist()))
     out = tmp_path / "report"
-    assert main(["vwsd", "metrics", "--items", str(items_path), "--out", str(out / "m.parquet"),
-                 "--markdown", str(out / "m.md"), "--csv", str(out / "m.csv"), "--demo"]) == 0
+    assert (
+        main(
+            [
+                "vwsd",
+                "metrics",
+                "--items",
+                str(items_path),
+                "--out",
+                str(out / "m.parquet"),
+                "--markdown",
+                str(out / "m.md"),
+                "--csv",
+                str(out / "m.csv"),
+                "--demo",
+            ]
+        )
+        == 0
+    )
     # --demo: the Markdown and its HTML twin (same stem) both say the models were demo ones
     assert DEMO_NOTE in (out / "m.md").read_text()
     html = (out / "m.html").read_text()
     assert "<table" in html and DEMO_NOTE in html and "wup_hypernym" in html
     metrics = pq.read_table(out / "m.parquet").to_pylist()
     assert {(m["prompt"], m["strategy"]) for m in metrics} == {
-        ("word", "none"), ("phrase", "none"), ("definition", "wup_hypernym"), ("gloss_only", "wup_hypernym")}
+        ("word", "none"),
+        ("phrase", "none"),
+        ("definition", "wup_hypernym"),
+        ("gloss_only", "wup_hypernym"),
+    }
     for m in metrics:  # accuracy and MRR agree with the per-item ranks
-        rows = [r for r in table.to_pylist() if (r["prompt"], r["strategy"]) == (m["prompt"], m["strategy"])]
+        rows = [
+            r
+            for r in table.to_pylist()
+            if (r["prompt"], r["strategy"]) == (m["prompt"], m["strategy"])
+        ]
         assert m["hits"] == sum(r["gold_rank"] == 1 for r in rows)
         assert m["mrr"] == pytest.approx(np.mean([1 / r["gold_rank"] for r in rows]))
-    assert main(["vwsd", "figure", "--items", str(items_path), "--images", str(root / "images"),
-                 "--out", str(out / "f.png"), "--correctness", str(out / "c.csv")]) == 0
+    assert (
+        main(
+            [
+                "vwsd",
+                "figure",
+                "--items",
+                str(items_path),
+                "--images",
+                str(root / "images"),
+                "--out",
+                str(out / "f.png"),
+                "--correctness",
+                str(out / "c.csv"),
+            ]
+        )
+        == 0
+    )
     assert (out / "f.png").read_bytes()[:4] == b"\x89PNG"
     # without --demo the correctness HTML beside the CSV carries no demo note
     c_html = (out / "c.html").read_text()
@@ -237,14 +340,29 @@ def test_cli_glosses_on_real_trial(tmp_path: Path, shared_data: Path) -> None:
     if not wordnet.wordnet_available():
         pytest.skip("WordNet is not prepared (semspace wordnet prepare)")
     out = tmp_path / "g.parquet"
-    assert main(["vwsd", "glosses", "--data", str(shared_data / "vwsd-trial" / "trial.data.txt"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "vwsd",
+                "glosses",
+                "--data",
+                str(shared_data / "vwsd-trial" / "trial.data.txt"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pq.read_table(out)
     assert table.num_rows == 16
     assert table.column_names[:6] == ["item", "target", "phrase", "synset", "gloss", "similarity"]
     assert table.column("item").to_pylist() == list(range(16))
     first = table.to_pylist()[0]
-    assert (first["target"], first["synset"], first["similarity"]) == ("andromeda", "andromeda.n.01", pytest.approx(0.9))
+    assert (first["target"], first["synset"], first["similarity"]) == (
+        "andromeda",
+        "andromeda.n.01",
+        pytest.approx(0.9),
+    )
 
 
 def test_cli_reports_bad_input_with_status_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

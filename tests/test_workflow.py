@@ -29,10 +29,16 @@ pytestmark = pytest.mark.slow
 
 def repository_copy(dest: Path) -> Path:
     """The files git would clone (tracked and untracked-but-not-ignored), mtimes kept."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = REPO / name
         if source.is_file():
@@ -56,14 +62,24 @@ def no_ffmpeg_env(shim: Path) -> dict[str, str]:
 def run(repo: Path, command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        pytest.fail(
+            f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
     return result
 
 
 def snakemake(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """`make demo`'s snakemake command line (see the Makefile), with more arguments."""
-    command = ["snakemake", "--cores", "2", "--resources", "gpu=1",
-               "--configfile", "config/demo.yaml", *args]
+    command = [
+        "snakemake",
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        "--configfile",
+        "config/demo.yaml",
+        *args,
+    ]
     return run(repo, command, env)
 
 
@@ -107,7 +123,9 @@ def test_every_manifest_row_is_embedded_or_skipped(demo_run: Path) -> None:
         dataset, model = folder.parent.name, folder.name
         manifest = pl.read_parquet(results(demo_run) / "manifests" / f"{dataset}.parquet")
         keys, vectors = read_embeddings(sorted(folder.glob("*.parquet")))
-        skipped_files = sorted((results(demo_run) / "shards" / dataset / model).glob("*.skipped.parquet"))
+        skipped_files = sorted(
+            (results(demo_run) / "shards" / dataset / model).glob("*.skipped.parquet")
+        )
         skipped = pl.concat([pl.read_parquet(p) for p in skipped_files]) if skipped_files else None
         skipped_keys = set(skipped["key"].to_list()) if skipped is not None else set()
         assert len(keys) == len(set(keys)), f"{dataset}: duplicated keys"
@@ -121,7 +139,8 @@ def test_second_run_gives_identical_embeddings(
     demo_run: Path, demo_env: dict[str, str], tmp_path: Path
 ) -> None:
     before = {
-        folder: read_embeddings(sorted(folder.glob("*.parquet"))) for folder in embedded_datasets(demo_run)
+        folder: read_embeddings(sorted(folder.glob("*.parquet")))
+        for folder in embedded_datasets(demo_run)
     }
     snapshot = tmp_path / "embeddings"
     shutil.copytree(results(demo_run) / "embeddings", snapshot)
@@ -130,4 +149,3 @@ def test_second_run_gives_identical_embeddings(
         keys_again, vectors_again = read_embeddings(sorted(folder.glob("*.parquet")))
         assert keys_again == keys
         np.testing.assert_array_equal(vectors_again, vectors)
-

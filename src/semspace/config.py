@@ -45,7 +45,9 @@ def _with_defaults(validator_class: type) -> type:
     """A validator that fills in ``default`` values of missing properties while it validates."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator: Any, properties: Mapping, instance: Any, schema: Mapping) -> Iterator:
+    def set_defaults(
+        validator: Any, properties: Mapping, instance: Any, schema: Mapping
+    ) -> Iterator:
         if isinstance(instance, dict):
             for name, subschema in properties.items():
                 if isinstance(subschema, dict) and "default" in subschema:
@@ -59,7 +61,9 @@ def _copy(value: Any) -> Any:
     return yaml.safe_load(yaml.safe_dump(value))
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path | None = None) -> dict[str, Any]:
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path | None = None
+) -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled in); raise ConfigError naming the key."""
     schema = load_schema(schema_path) if schema_path else load_schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)

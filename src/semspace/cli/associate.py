@@ -31,13 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--flush-every", type=int, default=256, help="rows per flushed part file")
     gen.add_argument("--decoding", default="{}", help="decoding settings as JSON (see Decoding)")
     add_runtime_args(gen)
-    gen.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    gen.add_argument("--out", required=True, help="shard Parquet (image, coco_id, caption, round, text)")
+    gen.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+    )
+    gen.add_argument(
+        "--out", required=True, help="shard Parquet (image, coco_id, caption, round, text)"
+    )
     gen.set_defaults(func=_generate)
 
-    merge = sub.add_parser("merge", help="join shards; token sets and statistics of the associations")
+    merge = sub.add_parser(
+        "merge", help="join shards; token sets and statistics of the associations"
+    )
     merge.add_argument("--captions", required=True, help="the captions Parquet given to generate")
-    merge.add_argument("--model", required=True, help="the LLM folder (its tokenizer makes the token sets)")
+    merge.add_argument(
+        "--model", required=True, help="the LLM folder (its tokenizer makes the token sets)"
+    )
     merge.add_argument(
         "--shard-files", nargs="*", default=[], required=True, help="shards of `associate generate`"
     )
@@ -51,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("--texts", default=None, help="out: one joined association text per image")
     merge.add_argument("--tokensets", required=True, help="out: token set per image (TOKENSETS)")
     merge.add_argument("--stats", default=None, help="out: token statistics (tokensets.STATS)")
-    merge.add_argument("--examples", default=None, help="out: CSV of the first images' captions and associations")
+    merge.add_argument(
+        "--examples", default=None, help="out: CSV of the first images' captions and associations"
+    )
     merge.add_argument("--n-examples", type=int, default=5, help="images in --examples")
     merge.set_defaults(func=_merge)
 
@@ -72,10 +82,18 @@ def _generate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    items = A.captions_of_shard(A.read_captions(args.captions), args.shards, args.shard, args.limit_images)
+    items = A.captions_of_shard(
+        A.read_captions(args.captions), args.shards, args.shard, args.limit_images
+    )
     instruction = A.INSTRUCTION if args.instruction is None else args.instruction
-    log.info("shard %d/%d: %d captions, %d rounds", args.shard, args.shards, len(items), args.rounds)
-    settings = {"model": str(args.model), "decoding": dataclasses.asdict(decoding), "dtype": args.dtype}
+    log.info(
+        "shard %d/%d: %d captions, %d rounds", args.shard, args.shards, len(items), args.rounds
+    )
+    settings = {
+        "model": str(args.model),
+        "decoding": dataclasses.asdict(decoding),
+        "dtype": args.dtype,
+    }
     lm = A.load_causal_lm(args.model, args.device, args.dtype) if items else None
     generate = A.hf_generator(lm, decoding)
 
@@ -90,8 +108,16 @@ def _generate(args: argparse.Namespace) -> int:
             time.sleep(pause)
 
     table = A.generate_shard(
-        items, generate, args.out, settings=settings, rounds=args.rounds, instruction=instruction,
-        batch_size=args.batch_size, flush_every=args.flush_every, seed=args.seed, lengths=lengths,
+        items,
+        generate,
+        args.out,
+        settings=settings,
+        rounds=args.rounds,
+        instruction=instruction,
+        batch_size=args.batch_size,
+        flush_every=args.flush_every,
+        seed=args.seed,
+        lengths=lengths,
         after_flush=after_flush,
     )
     log.info("wrote %s: %d rows", args.out, table.num_rows)
@@ -120,5 +146,10 @@ def _merge(args: argparse.Namespace) -> int:
         stats = A.association_statistics(table, tokenizer.tokenize, args.rounds)
         write_parquet(stats_table(stats), args.stats)
         log.info("statistics: %s", stats)
-    log.info("merged %d shard(s): %d rows, %d images", len(args.shard_files), table.num_rows, tokensets.num_rows)
+    log.info(
+        "merged %d shard(s): %d rows, %d images",
+        len(args.shard_files),
+        table.num_rows,
+        tokensets.num_rows,
+    )
     return 0

@@ -25,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     clip.add_argument("--layers", type=int, default=2, help="transformer layers per tower")
     clip.add_argument("--heads", type=int, default=2, help="attention heads per layer")
-    clip.add_argument(
-        "--projection-dim", type=int, default=32, help="size of the joint embedding"
-    )
+    clip.add_argument("--projection-dim", type=int, default=32, help="size of the joint embedding")
     clip.add_argument("--vocab-size", type=int, default=1000, help="at least 515 (byte-level BPE)")
     clip.set_defaults(func=_tiny_clip)
 

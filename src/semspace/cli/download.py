@@ -79,7 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_dataset)
 
     m = sub.add_parser("model", help="snapshot a Hugging Face hub model into a folder")
-    m.add_argument("--hub-id", required=True, help="hub repository, e.g. openai/clip-vit-base-patch32")
+    m.add_argument(
+        "--hub-id", required=True, help="hub repository, e.g. openai/clip-vit-base-patch32"
+    )
     m.add_argument(
         "--revision", default="main", help="branch, tag or commit; resolved to a commit first"
     )

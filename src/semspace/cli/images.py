@@ -59,7 +59,11 @@ def _manifest(args: argparse.Namespace) -> int:
         # What a folder dataset could not follow (symlink loops, dangling links), beside the output.
         counts = json.loads(left_out)
         write_json(counts, Path(args.out).with_suffix(".left_out.json"))
-        log.warning("left out of the manifest (see %s): %s", Path(args.out).with_suffix(".left_out.json"), counts)
+        log.warning(
+            "left out of the manifest (see %s): %s",
+            Path(args.out).with_suffix(".left_out.json"),
+            counts,
+        )
     boxes = table.num_rows - table.column("left").null_count
     log.info(
         "manifest %s: %d rows (%d with crop boxes) from %s",
@@ -104,9 +108,7 @@ def _resize(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("images", help="image manifests and pre-resized image shards")
     steps = group.add_subparsers(dest="images_command", metavar="STEP", required=True)
-    p = steps.add_parser(
-        "manifest", help="parse a dataset's own format into a Parquet manifest"
-    )
+    p = steps.add_parser("manifest", help="parse a dataset's own format into a Parquet manifest")
     p.add_argument(
         "--format", required=True, help="dataset format (see semspace.datasets.IMAGE_MANIFESTS)"
     )

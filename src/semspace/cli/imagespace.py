@@ -18,8 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     steps = group.add_subparsers(dest="imagespace_command", metavar="STEP", required=True)
 
-    p = steps.add_parser("captions", help="captions JSON (Karpathy or BLIP format) -> captions Parquet")
-    p.add_argument("--captions", required=True, help="dataset_coco.json (Karpathy) or a BLIP/ALBEF list")
+    p = steps.add_parser(
+        "captions", help="captions JSON (Karpathy or BLIP format) -> captions Parquet"
+    )
+    p.add_argument(
+        "--captions", required=True, help="dataset_coco.json (Karpathy) or a BLIP/ALBEF list"
+    )
     p.add_argument(
         "--format",
         default="coco_captions",
@@ -30,8 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="captions Parquet (schemas.CAPTIONS)")
     p.set_defaults(func=cmd_captions)
 
-    c = steps.add_parser("tokensets", help="captions -> one token set per image, and their statistics")
-    c.add_argument("--captions", required=True, help="captions Parquet from `semspace imagespace captions`")
+    c = steps.add_parser(
+        "tokensets", help="captions -> one token set per image, and their statistics"
+    )
+    c.add_argument(
+        "--captions", required=True, help="captions Parquet from `semspace imagespace captions`"
+    )
     c.add_argument("--out", required=True, help="token sets Parquet (schemas.TOKENSETS)")
     c.add_argument("--stats", default=None, help="statistics Parquet (tokensets.STATS)")
     c.set_defaults(func=cmd_tokensets)
@@ -40,19 +48,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--sets", required=True, help="token sets Parquet")
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--top-k", type=int, default=10, help="nearest neighbours kept per image")
-    d.add_argument("--no-matrices", action="store_true",
-                   help="large n: keep only the summary, pair histogram and neighbours (no n×n .npy)")
-    d.add_argument("--block-rows", type=int, default=0, help="rows per block (0 = from --memory-gb)")
+    d.add_argument(
+        "--no-matrices",
+        action="store_true",
+        help="large n: keep only the summary, pair histogram and neighbours (no n×n .npy)",
+    )
+    d.add_argument(
+        "--block-rows", type=int, default=0, help="rows per block (0 = from --memory-gb)"
+    )
     d.add_argument("--memory-gb", type=float, default=1.0, help="working memory per block")
     d.set_defaults(func=cmd_setdist)
 
     m = steps.add_parser("mds", help="classical MDS of a distance matrix (.npy)")
-    m.add_argument("--distances", required=True, help="square distance matrix, e.g. DIR/symdiff.npy")
+    m.add_argument(
+        "--distances", required=True, help="square distance matrix, e.g. DIR/symdiff.npy"
+    )
     m.add_argument("--out", required=True, help="output folder: eigen.json, coords.parquet")
     m.add_argument("--k", type=int, default=10, help="top eigenpairs / coordinate axes")
     m.add_argument("--sqrt", action="store_true", help="use √D (a Euclidean-embeddable distance)")
-    m.add_argument("--no-share", action="store_true",
-                   help="skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share")
+    m.add_argument(
+        "--no-share",
+        action="store_true",
+        help="skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share",
+    )
     m.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector")
     m.set_defaults(func=cmd_mds)
 
@@ -68,16 +86,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--captions", required=True, help="captions Parquet (for the neighbours table)")
     r.add_argument("--image", type=int, default=100, help="image whose neighbours are listed")
     r.add_argument("--k", type=int, default=10, help="neighbours listed")
-    r.add_argument("--out-dir", required=True, help="folder for tables.md/.html, *.csv, *.html, *.png")
-    r.add_argument("--demo", action="store_true",
-                   help="tables and figures say they come from random tiny demo models")
+    r.add_argument(
+        "--out-dir", required=True, help="folder for tables.md/.html, *.csv, *.html, *.png"
+    )
+    r.add_argument(
+        "--demo",
+        action="store_true",
+        help="tables and figures say they come from random tiny demo models",
+    )
     r.set_defaults(func=cmd_report)
 
     g = steps.add_parser("demo-data", help="synthetic COCO captions in a real format")
     g.add_argument("--out", required=True, help="captions JSON to write")
     g.add_argument("--images", type=int, default=120, help="number of synthetic images")
     g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("--format", choices=["blip", "karpathy"], default="blip", help="caption file format")
+    g.add_argument(
+        "--format", choices=["blip", "karpathy"], default="blip", help="caption file format"
+    )
     g.set_defaults(func=cmd_demo)
 
 
@@ -98,7 +123,9 @@ def cmd_captions(args: argparse.Namespace) -> int:
     options = _json_options(args.options)
     unknown = set(options) - {"split", "file"}
     if unknown:
-        raise ConfigError(f"unknown coco_captions option(s): {', '.join(sorted(unknown))} (known: split, file)")
+        raise ConfigError(
+            f"unknown coco_captions option(s): {', '.join(sorted(unknown))} (known: split, file)"
+        )
     table = read_captions(args.captions, **options)
     write_parquet(table, args.out, captions_schema(table))
     n_images = len(set(table.column("image").to_pylist()))
@@ -130,11 +157,20 @@ def cmd_setdist(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     sets = read_token_sets(args.sets)
     X, vocab = S.indicator_matrix(sets.column("tokens").to_pylist())
-    block_rows = args.block_rows or S.default_block_rows(X.shape[0], int(args.memory_gb * (1 << 30)))
-    result = S.set_distances(X, top_k=args.top_k, keep_matrices=not args.no_matrices, block_rows=block_rows)
+    block_rows = args.block_rows or S.default_block_rows(
+        X.shape[0], int(args.memory_gb * (1 << 30))
+    )
+    result = S.set_distances(
+        X, top_k=args.top_k, keep_matrices=not args.no_matrices, block_rows=block_rows
+    )
     summary = S.write_set_distances(result, args.out)
-    log.info("set distances of %d sets (vocabulary %d) in %.2f s: %s", X.shape[0], len(vocab),
-             time.perf_counter() - start, summary)
+    log.info(
+        "set distances of %d sets (vocabulary %d) in %.2f s: %s",
+        X.shape[0],
+        len(vocab),
+        time.perf_counter() - start,
+        summary,
+    )
     return 0
 
 
@@ -146,8 +182,12 @@ def cmd_mds(args: argparse.Namespace) -> int:
     D = M.load_distances(args.distances)
     result = M.classical_mds(D, k=args.k, sqrt=args.sqrt, share=not args.no_share, seed=args.seed)
     summary = M.write_mds(result, args.out)
-    log.info("classical MDS of n=%d in %.2f s: %s", result.n, time.perf_counter() - start,
-             {k: v for k, v in summary.items() if k != "eigenvalues"})
+    log.info(
+        "classical MDS of n=%d in %.2f s: %s",
+        result.n,
+        time.perf_counter() - start,
+        {k: v for k, v in summary.items() if k != "eigenvalues"},
+    )
     return 0
 
 
@@ -168,7 +208,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     captions = T.read_captions_table(args.captions)
     sets = T.read_token_sets(args.sets)
     if not 0 <= args.image < sets.num_rows:
-        raise ConfigError(f"imagespace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}")
+        raise ConfigError(
+            f"imagespace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}"
+        )
     # The llm branch's statistics are of its associations, not of the captions' tokens.
     source = T.token_source(captions) if args.branch == "coco" else None
     nb = R.neighbour_rows(neighbours, captions, args.image, args.k)
@@ -178,18 +220,34 @@ def cmd_report(args: argparse.Namespace) -> int:
         "eigen": ("Classical MDS", R.eigen_rows(eigen, args.branch)),
         "neighbours": (f"Nearest neighbours of image {args.image}", nb),
     }
-    R.write_tables(out, args.branch, sections, demo=args.demo,
-                   notes={"neighbours": [f"Query: {R.query_caption(captions, args.image)}"]})
+    R.write_tables(
+        out,
+        args.branch,
+        sections,
+        demo=args.demo,
+        notes={"neighbours": [f"Query: {R.query_caption(captions, args.image)}"]},
+    )
     # Demo captions are synthetic: the title's demo prefix says so, and it must not claim COCO.
     captions_label = "captions" if args.demo else "COCO captions"
     label = captions_label if args.branch == "coco" else f"{args.branch} associations"
     near = [args.image] + [r["image"] for r in nb]  # neighbour_rows no longer lists the query
-    R.mds_map_figure(read_coords(args.coords), out / "mds_map.png", f"Classical MDS, {label}", near,
-                     demo=args.demo)
+    R.mds_map_figure(
+        read_coords(args.coords),
+        out / "mds_map.png",
+        f"Classical MDS, {label}",
+        near,
+        demo=args.demo,
+    )
     sizes = np.array([len(t) for t in sets.column("tokens").to_pylist()])
-    R.token_count_figure(sizes, out / "token_counts.png", f"Token-set sizes, {label}", demo=args.demo)
-    R.pair_histogram_figure(read_histogram(args.pairs), out / "symdiff_intersection.png",
-                            f"|A Δ B| vs |A ∩ B|, {label}", demo=args.demo)
+    R.token_count_figure(
+        sizes, out / "token_counts.png", f"Token-set sizes, {label}", demo=args.demo
+    )
+    R.pair_histogram_figure(
+        read_histogram(args.pairs),
+        out / "symdiff_intersection.png",
+        f"|A Δ B| vs |A ∩ B|, {label}",
+        demo=args.demo,
+    )
     log.info("tables and figures of branch %s -> %s", args.branch, out)
     return 0
 

@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("retrieval", help="E2: image/text retrieval in joint spaces")
     sub = parser.add_subparsers(dest="retrieval_command", metavar="STEP", required=True)
 
-    p = sub.add_parser("demo-data", help="write synthetic scenes in the Flickr30k(+Entities), Flickr8k and VG formats")
+    p = sub.add_parser(
+        "demo-data",
+        help="write synthetic scenes in the Flickr30k(+Entities), Flickr8k and VG formats",
+    )
     p.add_argument("--flickr30k", help="folder for Flickr30k + Entities files")
     p.add_argument("--flickr8k", help="folder for Flickr8k files")
     p.add_argument("--visual-genome", help="folder for Visual Genome files")
@@ -193,8 +196,19 @@ def _options(text: str) -> dict:
 def _demo(args: argparse.Namespace) -> int:
     from semspace.demo.scenes import write_demo
 
-    write_demo(args.flickr30k, args.flickr8k, args.visual_genome, args.scenes, args.val, args.test, args.seed)
-    log.info("demo scenes written: %s", ", ".join(p for p in (args.flickr30k, args.flickr8k, args.visual_genome) if p))
+    write_demo(
+        args.flickr30k,
+        args.flickr8k,
+        args.visual_genome,
+        args.scenes,
+        args.val,
+        args.test,
+        args.seed,
+    )
+    log.info(
+        "demo scenes written: %s",
+        ", ".join(p for p in (args.flickr30k, args.flickr8k, args.visual_genome) if p),
+    )
     return 0
 
 
@@ -214,8 +228,12 @@ def _pairs(args: argparse.Namespace) -> int:
     table = reader(Path(args.root), **options)
     write_parquet(table, args.out, schema=PAIRS)
     splits = table.group_by("split").aggregate([("key", "count")]).to_pylist()
-    log.info("%s: %d pairs (%s)", args.out, table.num_rows,
-             ", ".join(f"{r['split']} {r['key_count']}" for r in splits))
+    log.info(
+        "%s: %d pairs (%s)",
+        args.out,
+        table.num_rows,
+        ", ".join(f"{r['split']} {r['key_count']}" for r in splits),
+    )
     return 0
 
 
@@ -237,11 +255,15 @@ def _texts(args: argparse.Namespace) -> int:
     cache = TextEmbeddingCache(args.cache) if args.cache else None
     for pairs, out in zip(args.pairs, args.out, strict=True):
         texts = distinct_texts(pq.read_table(pairs, columns=["text"]))
-        vectors = np.asarray(embed_texts(clip, texts, batch_size=args.batch_size, cache=cache),
-                             dtype=np.float32)
+        vectors = np.asarray(
+            embed_texts(clip, texts, batch_size=args.batch_size, cache=cache), dtype=np.float32
+        )
         dim = vectors.shape[1]
         table = pa.table(
-            {"text": texts, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim)},
+            {
+                "text": texts,
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
+            },
             schema=text_embeddings_schema(dim),
         )
         write_parquet(table, out)
@@ -278,11 +300,18 @@ def _features(args: argparse.Namespace) -> int:
     pairs = pq.read_table(args.pairs).select(PAIRS.names)
     image_keys, image_vectors = read_vectors(args.embeddings)
     text_keys, text_vectors = read_vectors([args.texts], key="text")
-    items, captions, dropped = build_features(pairs, image_keys, image_vectors, text_keys, text_vectors)
+    items, captions, dropped = build_features(
+        pairs, image_keys, image_vectors, text_keys, text_vectors
+    )
     write_parquet(items, args.out_items)
     write_parquet(captions, args.out_captions)
     write_parquet(dropped, args.out_dropped, schema=DROPPED)
-    log.info("%d items, %d captions, %d pairs dropped", items.num_rows, captions.num_rows, dropped.num_rows)
+    log.info(
+        "%d items, %d captions, %d pairs dropped",
+        items.num_rows,
+        captions.num_rows,
+        dropped.num_rows,
+    )
     return 0
 
 
@@ -309,14 +338,29 @@ def _train(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     train_set = load_paired(args.items, args.captions, [args.train_split])
     dev_set = load_paired(args.items, args.captions, [args.dev_split])
-    log.info("train: %d images, %d texts; dev: %d images, %d texts",
-             len(train_set.keys), len(train_set.texts), len(dev_set.keys), len(dev_set.texts))
-    config = TrainConfig(dim=args.dim, loss=args.loss, margin=args.margin, lr=args.lr,
-                         batch_size=args.batch_size, epochs=args.epochs, patience=args.patience or None,
-                         fold_size=args.fold_size, seed=args.seed)
+    log.info(
+        "train: %d images, %d texts; dev: %d images, %d texts",
+        len(train_set.keys),
+        len(train_set.texts),
+        len(dev_set.keys),
+        len(dev_set.texts),
+    )
+    config = TrainConfig(
+        dim=args.dim,
+        loss=args.loss,
+        margin=args.margin,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        patience=args.patience or None,
+        fold_size=args.fold_size,
+        seed=args.seed,
+    )
     result = train(train_set, dev_set, config, device=args.device, checkpoint=args.out)
     write_parquet(result.history, args.history)
-    log.info("best epoch %d (dev rsum %s) saved to %s", result.best_epoch, result.best_rsum, args.out)
+    log.info(
+        "best epoch %d (dev rsum %s) saved to %s", result.best_epoch, result.best_rsum, args.out
+    )
     return 0
 
 
@@ -351,8 +395,16 @@ def _evaluate(args: argparse.Namespace) -> int:
             images, texts = l2_normalise(data.images), l2_normalise(data.text_features)
         results = evaluate(images, texts, data.text_item, args.fold_size)
         for direction, r in results.items():
-            log.info("%s, %s retrieval: R@1 %.1f R@5 %.1f R@10 %.1f Med r %.1f (%d folds)",
-                     name, direction, r["r1"], r["r5"], r["r10"], r["medr"], r["folds"])
+            log.info(
+                "%s, %s retrieval: R@1 %.1f R@5 %.1f R@10 %.1f Med r %.1f (%d folds)",
+                name,
+                direction,
+                r["r1"],
+                r["r5"],
+                r["r10"],
+                r["medr"],
+                r["folds"],
+            )
         table = metrics_table(results, args.features_name, args.loss, args.train_name, name)
         write_parquet(table, args.metrics_out[k], schema=METRICS)
         # The map: the first images of the split with all their sentences.
@@ -366,8 +418,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         draw_map(coords, modality, item, title, args.maps_out[k], demo=args.demo)
         keys = data.keys[:n] + [data.keys[i] for i in data.text_item[sub]]
         texts_col = [None] * n + [data.texts[j] for j in sub]
-        write_parquet(coords_table(modality, keys, texts_col, item, coords), args.coords_out[k],
-                      schema=COORDS)
+        write_parquet(
+            coords_table(modality, keys, texts_col, item, coords), args.coords_out[k], schema=COORDS
+        )
     return 0
 
 
@@ -378,7 +431,9 @@ def _table(args: argparse.Namespace) -> int:
     from semspace.io import atomic_path, write_parquet
     from semspace.report.retrieval import TABLE, retrieval_table, write_table_views
 
-    metrics = pa.concat_tables([pq.read_table(p).select(METRICS.names).cast(METRICS) for p in args.metrics])
+    metrics = pa.concat_tables(
+        [pq.read_table(p).select(METRICS.names).cast(METRICS) for p in args.metrics]
+    )
     table = retrieval_table(metrics, args.train_order, args.eval_order)
     write_parquet(table, args.out_parquet, schema=TABLE)
     with atomic_path(args.out_csv, suffix=".csv") as tmp:
@@ -391,5 +446,7 @@ def _table(args: argparse.Namespace) -> int:
 def _vgg16(args: argparse.Namespace) -> int:
     from semspace.experiments.vgg import vgg16_shard_features
 
-    vgg16_shard_features(args.shard, args.out, args.weights, args.batch_size, args.device, args.dtype, args.seed)
+    vgg16_shard_features(
+        args.shard, args.out, args.weights, args.batch_size, args.device, args.dtype, args.seed
+    )
     return 0

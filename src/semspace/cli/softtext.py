@@ -16,21 +16,33 @@ DEMO_HELP = "tables and figures say they come from random tiny demo models"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("softtext", help="E4: soft-text prompts for CLIP zero-shot classification")
+    parser = subparsers.add_parser(
+        "softtext", help="E4: soft-text prompts for CLIP zero-shot classification"
+    )
     sub = parser.add_subparsers(dest="softtext_command", metavar="STEP", required=True)
 
-    demo = sub.add_parser("demo-data", help="write a synthetic CIFAR-10 in the python-pickle layout")
+    demo = sub.add_parser(
+        "demo-data", help="write a synthetic CIFAR-10 in the python-pickle layout"
+    )
     demo.add_argument("--out", required=True, help="dataset folder (gets cifar-10-batches-py/)")
-    demo.add_argument("--train-per-batch", type=int, default=60, help="images in each of the 5 training batches")
+    demo.add_argument(
+        "--train-per-batch", type=int, default=60, help="images in each of the 5 training batches"
+    )
     demo.add_argument("--test", type=int, default=200, help="images in test_batch")
     demo.add_argument("--seed", type=int, default=0, help="random seed (config demo.seed)")
     demo.set_defaults(func=_demo_data)
 
-    clf = sub.add_parser("classifier", help="train (or resume) the classifier; top-2 classes per test image")
+    clf = sub.add_parser(
+        "classifier", help="train (or resume) the classifier; top-2 classes per test image"
+    )
     clf.add_argument("--root", required=True, help="CIFAR-10 folder (holding cifar-10-batches-py/)")
-    clf.add_argument("--checkpoint", required=True, help="checkpoint written every epoch, resumed from")
+    clf.add_argument(
+        "--checkpoint", required=True, help="checkpoint written every epoch, resumed from"
+    )
     clf.add_argument("--top2", required=True, help="output Parquet: top-2 classes per test image")
-    clf.add_argument("--metrics", required=True, help="output JSON: test accuracy and training history")
+    clf.add_argument(
+        "--metrics", required=True, help="output JSON: test accuracy and training history"
+    )
     clf.add_argument(
         "--arch",
         default="resnet50",
@@ -65,8 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=False,
         help="torchvision ResNets: 3x3 stride-1 first convolution, no max-pool (32 px inputs)",
     )
-    clf.add_argument("--train-limit", type=int, default=0, help="first N training images only (0 = all)")
-    clf.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    clf.add_argument(
+        "--train-limit", type=int, default=0, help="first N training images only (0 = all)"
+    )
+    clf.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)"
+    )
     add_runtime_args(clf)
     clf.set_defaults(func=_classifier)
 
@@ -74,7 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--top2", required=True, help="the classifier's top-2 Parquet")
     score.add_argument("--embeddings", nargs="+", required=True, help="image-embedding shards")
     score.add_argument("--model", required=True, help="CLIP folder (save_pretrained layout)")
-    score.add_argument("--dataset-root", required=True, help="CIFAR-10 folder (for the class names)")
+    score.add_argument(
+        "--dataset-root", required=True, help="CIFAR-10 folder (for the class names)"
+    )
     score.add_argument(
         "--hard-template",
         default="a photo of a {class}.",
@@ -87,7 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--relations", default='{"like": "like", "looks_like": "looks like", "resembles": "resembles"}',
                        help="JSON object: prompt name -> relation phrase")  # fmt: skip
-    score.add_argument("--text-cache", default=None, help="text-embedding cache file (reused across runs)")
+    score.add_argument(
+        "--text-cache", default=None, help="text-embedding cache file (reused across runs)"
+    )
     score.add_argument("--batch-size", type=int, default=256, help="texts per CLIP text batch")
     score.add_argument(
         "--predictions", required=True, help="out: class chosen per image and prompt (Parquet)"
@@ -100,7 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_args(score)
     score.set_defaults(func=_score)
 
-    rep = sub.add_parser("report", help="accuracy table with the paper column, confusion matrices, UMAP figures")
+    rep = sub.add_parser(
+        "report", help="accuracy table with the paper column, confusion matrices, UMAP figures"
+    )
     rep.add_argument("--accuracy", required=True, help="accuracy Parquet from `softtext score`")
     rep.add_argument("--confusion", required=True, help="confusion Parquet from `softtext score`")
     rep.add_argument("--texts", required=True, help="texts Parquet from `softtext score`")
@@ -133,7 +155,12 @@ def _demo_data(args: argparse.Namespace) -> int:
     from semspace.demo.cifar import write_synthetic_cifar10
 
     folder = write_synthetic_cifar10(args.out, args.train_per_batch, args.test, args.seed)
-    log.info("synthetic CIFAR-10: 5 x %d training and %d test images in %s", args.train_per_batch, args.test, folder)
+    log.info(
+        "synthetic CIFAR-10: 5 x %d training and %d test images in %s",
+        args.train_per_batch,
+        args.test,
+        folder,
+    )
     return 0
 
 
@@ -164,8 +191,17 @@ def _classifier(args: argparse.Namespace) -> int:
         cifar_stem=args.cifar_stem, seed=args.seed,
     )  # fmt: skip
     train_data = load_split(args.root, "train", limit=args.train_limit or None)
-    log.info("training %s on %d images (%s, %s) for %d epochs", cfg.arch, len(train_data.labels), device, dtype, cfg.epochs)
-    model, history = train(train_data.images, train_data.labels, cfg, args.checkpoint, len(classes), device, dtype)
+    log.info(
+        "training %s on %d images (%s, %s) for %d epochs",
+        cfg.arch,
+        len(train_data.labels),
+        device,
+        dtype,
+        cfg.epochs,
+    )
+    model, history = train(
+        train_data.images, train_data.labels, cfg, args.checkpoint, len(classes), device, dtype
+    )
     test = load_split(args.root, "test")
     probs = predict_probs(model, test.images, batch_size=256, device=device, dtype=dtype)
     keys = [image_key("test", i) for i in range(len(test.labels))]
@@ -174,7 +210,12 @@ def _classifier(args: argparse.Namespace) -> int:
     metrics = {**top2_metrics(table), "arch": cfg.arch, "epochs": cfg.epochs, "train_images": len(train_data.labels),
                "config": cfg.__dict__, "history": history}  # fmt: skip
     write_json(metrics, args.metrics)
-    log.info("classifier test accuracy %.4f (top-2 %.4f) on %d images", metrics["accuracy"], metrics["top2_accuracy"], metrics["n"])
+    log.info(
+        "classifier test accuracy %.4f (top-2 %.4f) on %d images",
+        metrics["accuracy"],
+        metrics["top2_accuracy"],
+        metrics["n"],
+    )
     return 0
 
 
@@ -184,7 +225,9 @@ def _relations(text: str) -> dict[str, str]:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--relations is not valid JSON ({exc}): {text!r}") from None
     if not isinstance(relations, dict) or not all(isinstance(v, str) for v in relations.values()):
-        raise ConfigError(f"--relations must be a JSON object of prompt name -> phrase, not {text!r}")
+        raise ConfigError(
+            f"--relations must be a JSON object of prompt name -> phrase, not {text!r}"
+        )
     return relations
 
 
@@ -200,7 +243,9 @@ def _score(args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     try:
-        prompts = st.make_prompts(args.hard_template, args.soft_template, _relations(args.relations))
+        prompts = st.make_prompts(
+            args.hard_template, args.soft_template, _relations(args.relations)
+        )
     except ValueError as exc:
         raise ConfigError(f"softtext prompts: {exc}") from None
     classes = read_label_names(args.dataset_root)
@@ -208,8 +253,16 @@ def _score(args: argparse.Namespace) -> int:
     image_keys, image_embeddings = read_embeddings([Path(p) for p in args.embeddings])
     keys, labels, top1, second, embeddings, missing = st.align(image_keys, image_embeddings, top2)
     if missing:
-        log.warning("%d embedded images have no classifier row and are left out, e.g. %s", len(missing), missing[:5])
-    log.info("%d test images with embeddings and top-2 classes (of %d in the top-2 table)", len(keys), top2.num_rows)
+        log.warning(
+            "%d embedded images have no classifier row and are left out, e.g. %s",
+            len(missing),
+            missing[:5],
+        )
+    log.info(
+        "%d test images with embeddings and top-2 classes (of %d in the top-2 table)",
+        len(keys),
+        top2.num_rows,
+    )
     clip = load_clip(args.model, device=args.device, dtype=args.dtype)
     cache = TextEmbeddingCache(args.text_cache) if args.text_cache else None
     distinct = {"texts": 0}
@@ -250,11 +303,15 @@ def _report(args: argparse.Namespace) -> int:
     report = rp.report_table(table, cls, args.model_name, args.dataset_name, args.demo)
     markdown = rp.report_markdown(table, cls, args.model_name, args.dataset_name, args.demo)
     html = rp.write_table(table, args.table_csv, args.table_md, markdown, report)
-    matrices = rp.confusion_matrices(pq.read_table(args.confusion, schema=st.CONFUSION), len(classes))
+    matrices = rp.confusion_matrices(
+        pq.read_table(args.confusion, schema=st.CONFUSION), len(classes)
+    )
     rp.plot_confusion(matrices, classes, args.confusion_png, demo=args.demo)
 
     image_keys, image_embeddings = read_embeddings([Path(p) for p in args.embeddings])
-    _, labels, _, _, embeddings, _ = st.align(image_keys, image_embeddings, pq.read_table(args.top2, schema=TOP2))
+    _, labels, _, _, embeddings, _ = st.align(
+        image_keys, image_embeddings, pq.read_table(args.top2, schema=TOP2)
+    )
     pick = rp.sample_indices(labels, args.umap_max_images, args.seed)
     texts = pq.read_table(args.texts, schema=st.TEXTS)
     best = rp.best_soft_prompt(accuracy)
@@ -272,4 +329,3 @@ def _report(args: argparse.Namespace) -> int:
         log.info("UMAP of %d images and %d %s texts -> %s", len(pick), len(rows), prompt, out)
     log.info("E4 table: %s, %s, %s", args.table_md, args.table_csv, html)
     return 0
-

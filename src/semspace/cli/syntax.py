@@ -136,9 +136,7 @@ def register(subparsers) -> None:
     p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
     p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
     p.add_argument("--model-dir", required=True, help="CLIP folder to explain")
-    p.add_argument(
-        "--input", required=True, help="text input: text, bracket, spaced or compact"
-    )
+    p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
     p.add_argument("--split", default="test", help="items split the pairs come from")
     p.add_argument("--pairs", nargs="*", default=[], help="pair ids; default: the first test pairs")
     p.add_argument("--out", nargs="+", required=True, help="one PNG per pair")
@@ -180,7 +178,10 @@ def _frames(args) -> int:
     log.info("frames: %d present, %d extracted from %s", done.present, done.extracted, videos)
     if done.missing:
         log.warning(
-            "%d clips have no video under %s (first: %s)", len(done.missing), videos, done.missing[0]
+            "%d clips have no video under %s (first: %s)",
+            len(done.missing),
+            videos,
+            done.missing[0],
         )
     write_text(f"{len(names) - len(done.missing)} frames\n", args.done)
     return 0

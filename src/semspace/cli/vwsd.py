@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("vwsd", help="E1: visual WSD with CLIP and WordNet")
     commands = parser.add_subparsers(dest="vwsd_command", metavar="ACTION", required=True)
 
-    p = commands.add_parser("glosses", help="WordNet gloss of every item (one row per item, file order)")
+    p = commands.add_parser(
+        "glosses", help="WordNet gloss of every item (one row per item, file order)"
+    )
     p.add_argument("--data", required=True, help="a V-WSD *.data.txt file")
     p.add_argument("--out", required=True, help="output Parquet")
     p.add_argument(
@@ -32,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default="auto", help="en/it/fa; auto = from the file name")
     p.set_defaults(func=_glosses)
 
-    p = commands.add_parser("score", help="score every prompt of a split against its candidate images")
+    p = commands.add_parser(
+        "score", help="score every prompt of a split against its candidate images"
+    )
     p.add_argument(
         "--split",
         required=True,
@@ -61,10 +65,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_score)
 
-    p = commands.add_parser("metrics", help="metrics table (Parquet, Markdown, CSV) of scored splits")
-    p.add_argument("--items", nargs="+", required=True, help="per-item Parquet files from `vwsd score`")
-    p.add_argument("--reference", action="append", default=[], metavar="SPLIT=NAME",
-                   help="paper figures to show for a split (trial, test_en)")
+    p = commands.add_parser(
+        "metrics", help="metrics table (Parquet, Markdown, CSV) of scored splits"
+    )
+    p.add_argument(
+        "--items", nargs="+", required=True, help="per-item Parquet files from `vwsd score`"
+    )
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="SPLIT=NAME",
+        help="paper figures to show for a split (trial, test_en)",
+    )
     p.add_argument("--out", required=True, help="metrics Parquet")
     p.add_argument("--markdown", required=True, help="metrics table in Markdown")
     p.add_argument("--csv", required=True, help="metrics table as CSV")
@@ -106,8 +119,12 @@ def _glosses(args: argparse.Namespace) -> int:
     notes = [n for n in table.column("note").to_pylist() if n]
     foreign = sum(1 for lang in table.column("language").to_pylist() if lang != "en")
     log.info(
-        "%s: %d items, %.1f%% with a gloss (%s)%s", args.data, table.num_rows, 100 * gloss_share(table),
-        args.strategy, f"; {foreign} non-English items get no English WordNet gloss" if foreign else "",
+        "%s: %d items, %.1f%% with a gloss (%s)%s",
+        args.data,
+        table.num_rows,
+        100 * gloss_share(table),
+        args.strategy,
+        f"; {foreign} non-English items get no English WordNet gloss" if foreign else "",
     )
     log.info("items without a gloss: %d", len(notes))
     return 0
@@ -131,15 +148,32 @@ def _score(args: argparse.Namespace) -> int:
         table = pq.read_table(path, schema=GLOSSES)
         strategies = set(table.column("strategy").to_pylist())
         if len(strategies) != 1:
-            raise ConfigError(f"{path}: expected the glosses of one strategy, found {sorted(strategies)}")
+            raise ConfigError(
+                f"{path}: expected the glosses of one strategy, found {sorted(strategies)}"
+            )
         glosses[strategies.pop()] = table
     table = score_split(
-        args.split, args.model_id, items, glosses, args.embeddings, args.model, templates,
-        args.no_gloss_prompt, args.batch_size, args.text_cache, args.device, args.dtype,
+        args.split,
+        args.model_id,
+        items,
+        glosses,
+        args.embeddings,
+        args.model,
+        templates,
+        args.no_gloss_prompt,
+        args.batch_size,
+        args.text_cache,
+        args.device,
+        args.dtype,
     )
     write_parquet(table, args.out)
     partial = sum(1 for v in table.column("partial").to_pylist() if v)
-    log.info("wrote %d rows to %s (%d rows scored over fewer candidates)", table.num_rows, args.out, partial)
+    log.info(
+        "wrote %d rows to %s (%d rows scored over fewer candidates)",
+        table.num_rows,
+        args.out,
+        partial,
+    )
     return 0
 
 
@@ -162,8 +196,15 @@ def _report(args: argparse.Namespace) -> int:
     html = R.write_metrics(metrics, args.markdown, args.csv, demo=args.demo)
     log.info("metrics -> %s, %s, %s", args.markdown, args.csv, html)
     for row in metrics.to_pylist():
-        log.info("%s %s %s/%s: %d/%d", row["split"], row["model"], row["prompt"], row["strategy"],
-                 row["hits"], row["scored"])
+        log.info(
+            "%s %s %s/%s: %d/%d",
+            row["split"],
+            row["model"],
+            row["prompt"],
+            row["strategy"],
+            row["hits"],
+            row["scored"],
+        )
     return 0
 
 

@@ -21,8 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "same corpus with nltk.download instead.",
     )
     prepare.add_argument("--out", default="resources/nltk_data", help="NLTK data folder")
-    prepare.add_argument("--source", default=str(wordnet.DEBIAN_WORDNET), help="Debian WordNet folder")
-    prepare.add_argument("--download", action="store_true", help="use nltk.download (needs the internet)")
+    prepare.add_argument(
+        "--source", default=str(wordnet.DEBIAN_WORDNET), help="Debian WordNet folder"
+    )
+    prepare.add_argument(
+        "--download", action="store_true", help="use nltk.download (needs the internet)"
+    )
     prepare.set_defaults(func=_prepare)
 
 

@@ -101,7 +101,9 @@ def read_batch(path: str | Path) -> CifarSplit:
     data = np.asarray(batch["data"])
     labels = np.asarray(batch["labels"], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
-        raise InputFormatError(path, f"data must be uint8 of shape (n, 3072), found {data.dtype} {data.shape}")
+        raise InputFormatError(
+            path, f"data must be uint8 of shape (n, 3072), found {data.dtype} {data.shape}"
+        )
     if labels.shape != (data.shape[0],):
         raise InputFormatError(path, f"{data.shape[0]} images but {labels.shape[0]} labels")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
@@ -132,7 +134,9 @@ def load_split(root: str | Path, split: str, limit: int | None = None) -> CifarS
         [f for p in parts for f in p.filenames],
     )
     if limit is not None:
-        split_data = CifarSplit(split_data.images[:limit], split_data.labels[:limit], split_data.filenames[:limit])
+        split_data = CifarSplit(
+            split_data.images[:limit], split_data.labels[:limit], split_data.filenames[:limit]
+        )
     return split_data
 
 

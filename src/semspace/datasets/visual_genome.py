@@ -38,7 +38,9 @@ def _load_json(path: Path) -> object:
         raise InputFormatError(path, f"not a JSON file: {exc}") from None
 
 
-def image_paths(root: Path, image_data: str | None = "image_data.json") -> dict[int, tuple[str, int | None, int | None]]:
+def image_paths(
+    root: Path, image_data: str | None = "image_data.json"
+) -> dict[int, tuple[str, int | None, int | None]]:
     """image id → (path relative to root, width, height) from image_data.json when present."""
     out: dict[int, tuple[str, int | None, int | None]] = {}
     path = root / image_data if image_data else None
@@ -52,7 +54,11 @@ def image_paths(root: Path, image_data: str | None = "image_data.json") -> dict[
                 raise InputFormatError(path, f"entry {i} has no image_id")
             url = entry.get("url") or f"{image_id}.jpg"
             parts = url.rstrip("/").split("/")
-            rel = "/".join(parts[-2:]) if len(parts) >= 2 and parts[-2].startswith("VG_100K") else None
+            rel = (
+                "/".join(parts[-2:])
+                if len(parts) >= 2 and parts[-2].startswith("VG_100K")
+                else None
+            )
             if rel is None:
                 rel = _find_image(root, int(image_id))
             out[int(image_id)] = (rel, entry.get("width"), entry.get("height"))
@@ -82,14 +88,21 @@ def iter_regions(path: Path) -> Iterator[tuple[int, list[dict]]]:
             continue
         for region in regions:
             if not {"phrase", "x", "y", "width", "height"} <= region.keys():
-                raise InputFormatError(path, f"entry {i}: a region lacks phrase, x, y, width or height")
+                raise InputFormatError(
+                    path, f"entry {i}: a region lacks phrase, x, y, width or height"
+                )
         yield int(image_id), regions
 
 
-def region_box(region: dict, width: int | None, height: int | None) -> tuple[int, int, int, int] | None:
+def region_box(
+    region: dict, width: int | None, height: int | None
+) -> tuple[int, int, int, int] | None:
     """(left, top, right, bottom), clipped to the image when its size is known; None if empty."""
     left, top = max(int(region["x"]), 0), max(int(region["y"]), 0)
-    right, bottom = int(region["x"]) + int(region["width"]), int(region["y"]) + int(region["height"])
+    right, bottom = (
+        int(region["x"]) + int(region["width"]),
+        int(region["y"]) + int(region["height"]),
+    )
     if width:
         right = min(right, int(width))
     if height:
@@ -136,9 +149,11 @@ def region_pairs(
     split_names = ["test", "val", "train"]
     current = 0
     for image_id in order:
-        while current < 3 and quota[split_names[current]] is not None and len(
-            out[split_names[current]]
-        ) >= quota[split_names[current]]:
+        while (
+            current < 3
+            and quota[split_names[current]] is not None
+            and len(out[split_names[current]]) >= quota[split_names[current]]
+        ):
             current += 1
         if current == 3:
             break

@@ -92,8 +92,10 @@ def read_data(path: str | Path, language: str | None = None) -> list[VwsdItem]:
         fields = text.split("\t")
         if len(fields) != N_FIELDS:
             raise InputFormatError(
-                path, f"expected {N_FIELDS} tab-separated fields (target, phrase, "
-                f"{N_CANDIDATES} images), found {len(fields)}", line=number,
+                path,
+                f"expected {N_FIELDS} tab-separated fields (target, phrase, "
+                f"{N_CANDIDATES} images), found {len(fields)}",
+                line=number,
             )
         target, phrase = clean_word(fields[0]), clean_word(fields[1])
         candidates = tuple(clean_word(f) for f in fields[2:])
@@ -135,21 +137,27 @@ def read_items(
         answers = read_gold(gold)
         if len(answers) != len(items):
             raise InputFormatError(
-                gold, f"{len(answers)} gold lines for {len(items)} items in {data}",
+                gold,
+                f"{len(answers)} gold lines for {len(items)} items in {data}",
                 line=min(len(answers), len(items)) + 1,
             )
         joined = []
         for item, (number, name) in zip(items, answers):
             if name not in item.candidates:
                 raise InputFormatError(
-                    gold, f"gold image {name!r} is not among the candidates of item "
-                    f"{item.index} ({Path(data).name} line {item.line})", line=number,
+                    gold,
+                    f"gold image {name!r} is not among the candidates of item "
+                    f"{item.index} ({Path(data).name} line {item.line})",
+                    line=number,
                 )
             joined.append(_replace(item, gold=name))
         items = joined
     if images is not None:
         present = {p.name for p in Path(images).iterdir()} if Path(images).is_dir() else set()
-        items = [_replace(it, missing=tuple(c for c in it.candidates if c not in present)) for it in items]
+        items = [
+            _replace(it, missing=tuple(c for c in it.candidates if c not in present))
+            for it in items
+        ]
     return items
 
 

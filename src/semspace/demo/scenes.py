@@ -44,8 +44,13 @@ class Shape:
 
     def variant(self, k: int) -> str:
         """The k-th way of naming the shape (captions vary them, as real annotators do)."""
-        forms = (self.phrase, f"the {self.colour} {self.kind}", self.phrase,
-                 f"a {self.colour} shape", f"one {self.kind}")
+        forms = (
+            self.phrase,
+            f"the {self.colour} {self.kind}",
+            self.phrase,
+            f"a {self.colour} shape",
+            f"one {self.kind}",
+        )
         return forms[k % len(forms)]
 
 
@@ -188,7 +193,11 @@ def write_flickr(
     for i in range(n_scenes):
         scene = random_scene(rng)
         scenes.append(scene)
-        image_id = str(1_000_000 + i) if variant == "flickr30k" else f"{1_000_000 + i}_{rng.getrandbits(40):010x}"
+        image_id = (
+            str(1_000_000 + i)
+            if variant == "flickr30k"
+            else f"{1_000_000 + i}_{rng.getrandbits(40):010x}"
+        )
         filename = f"{image_id}.jpg"
         _save_jpeg(draw(scene), out / folder / filename)
         split = _split_of(i, n_scenes, n_val, n_test)
@@ -197,19 +206,29 @@ def write_flickr(
         sentences = []
         for parts in templates:
             raw = _plain(parts)
-            sentences.append({"tokens": raw.replace(" .", "").split(), "raw": raw, "imgid": i, "sentid": sentid})
+            sentences.append(
+                {"tokens": raw.replace(" .", "").split(), "raw": raw, "imgid": i, "sentid": sentid}
+            )
             sentid += 1
-        images.append({
-            "sentids": [s["sentid"] for s in sentences], "imgid": i, "sentences": sentences,
-            "split": split, "filename": filename,
-        })
+        images.append(
+            {
+                "sentids": [s["sentid"] for s in sentences],
+                "imgid": i,
+                "sentences": sentences,
+                "split": split,
+                "filename": filename,
+            }
+        )
         if entities:
             ids = list(range(next_entity, next_entity + len(scene.shapes)))
             scene_id = next_entity + len(scene.shapes)
             next_entity = scene_id + 1
             lines = [_marked(parts, ids, scene_id) for parts in templates]
             write_text("\n".join(lines) + "\n", out / "Sentences" / f"{image_id}.txt")
-            write_text(_annotation_xml(filename, scene, ids, scene_id), out / "Annotations" / f"{image_id}.xml")
+            write_text(
+                _annotation_xml(filename, scene, ids, scene_id),
+                out / "Annotations" / f"{image_id}.xml",
+            )
     write_json({"images": images, "dataset": variant}, out / f"dataset_{variant}.json")
     if entities:
         for split, ids in split_lists.items():
@@ -228,11 +247,16 @@ def write_visual_genome(out: str | Path, n_scenes: int = 48, seed: int = 1) -> l
         scenes.append(scene)
         image_id = i + 1
         _save_jpeg(draw(scene), out / "VG_100K" / f"{image_id}.jpg")
-        image_data.append({
-            "width": scene.width, "height": scene.height, "image_id": image_id,
-            "url": f"https://cs.stanford.edu/people/rak248/VG_100K/{image_id}.jpg",
-            "coco_id": None, "flickr_id": None,
-        })
+        image_data.append(
+            {
+                "width": scene.width,
+                "height": scene.height,
+                "image_id": image_id,
+                "url": f"https://cs.stanford.edu/people/rak248/VG_100K/{image_id}.jpg",
+                "coco_id": None,
+                "flickr_id": None,
+            }
+        )
         regions = []
         for n, shape in enumerate(scene.shapes):
             side = "left" if (shape.box[0] + shape.box[2]) / 2 < scene.width / 2 else "right"
@@ -240,7 +264,12 @@ def write_visual_genome(out: str | Path, n_scenes: int = 48, seed: int = 1) -> l
             regions.append(_region(region_id, image_id, phrase, shape.box))
             region_id += 1
         for a, b in zip(scene.shapes, scene.shapes[1:]):
-            box = (min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]), max(a.box[3], b.box[3]))
+            box = (
+                min(a.box[0], b.box[0]),
+                min(a.box[1], b.box[1]),
+                max(a.box[2], b.box[2]),
+                max(a.box[3], b.box[3]),
+            )
             regions.append(_region(region_id, image_id, f"{a.phrase} next to {b.phrase}", box))
             region_id += 1
         descriptions.append({"regions": regions, "id": image_id})
@@ -251,8 +280,15 @@ def write_visual_genome(out: str | Path, n_scenes: int = 48, seed: int = 1) -> l
 
 def _region(region_id: int, image_id: int, phrase: str, box: tuple[int, int, int, int]) -> dict:
     l, t, r, b = box
-    return {"region_id": region_id, "width": r - l, "height": b - t, "image_id": image_id,
-            "phrase": phrase, "y": t, "x": l}
+    return {
+        "region_id": region_id,
+        "width": r - l,
+        "height": b - t,
+        "image_id": image_id,
+        "phrase": phrase,
+        "y": t,
+        "x": l,
+    }
 
 
 def write_demo(

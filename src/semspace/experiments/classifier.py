@@ -39,7 +39,12 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 #: torchvision ImageNet-style ResNets, and the small CIFAR ResNets of He et al. (2016, section 4.2:
 #: 6n + 2 layers, widths 16/32/64) for quick runs.
 TORCHVISION_ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-CIFAR_ARCHITECTURES = {"cifar_resnet8": 1, "cifar_resnet20": 3, "cifar_resnet32": 5, "cifar_resnet56": 9}
+CIFAR_ARCHITECTURES = {
+    "cifar_resnet8": 1,
+    "cifar_resnet20": 3,
+    "cifar_resnet32": 5,
+    "cifar_resnet56": 9,
+}
 ARCHITECTURES = TORCHVISION_ARCHITECTURES + tuple(CIFAR_ARCHITECTURES)
 
 
@@ -68,7 +73,8 @@ def cifar_resnet(blocks_per_stage: int, num_classes: int = 10) -> torch.nn.Modul
         down = None
         if stride != 1 or inplanes != planes:
             down = torch.nn.Sequential(
-                torch.nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), torch.nn.BatchNorm2d(planes)
+                torch.nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                torch.nn.BatchNorm2d(planes),
             )
         layers = [BasicBlock(inplanes, planes, stride, down)]
         layers += [BasicBlock(planes, planes) for _ in range(blocks_per_stage - 1)]
@@ -94,7 +100,9 @@ def build_model(arch: str, num_classes: int = 10, cifar_stem: bool = False) -> t
     import torchvision
 
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown classifier architecture {arch!r}; use one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown classifier architecture {arch!r}; use one of {', '.join(ARCHITECTURES)}"
+        )
     if arch in CIFAR_ARCHITECTURES:
         return cifar_resnet(CIFAR_ARCHITECTURES[arch], num_classes)
     model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
@@ -162,8 +170,14 @@ def load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     return state
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: Any, epoch: int, cfg: TrainConfig,
-                    history: list[dict[str, float]]) -> None:
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: Any,
+    epoch: int,
+    cfg: TrainConfig,
+    history: list[dict[str, float]],
+) -> None:
     import torch
 
     from semspace.io import atomic_path
@@ -248,7 +262,9 @@ def train(
             correct += int((logits.argmax(1) == y).sum())
             bar.update(len(idx))
         bar.close()
-        history.append({"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n, "train_accuracy": correct / n})
+        history.append(
+            {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n, "train_accuracy": correct / n}
+        )
         log.info("epoch %d: loss %.4f, train accuracy %.4f", epoch + 1, loss_sum / n, correct / n)
         save_checkpoint(checkpoint, model, optimizer, epoch + 1, cfg, history)
     return model, history

@@ -63,7 +63,9 @@ def indicator_matrix(token_lists: Sequence[Sequence[str]]) -> tuple[sp.csr_matri
     lengths = [len(set(tokens)) for tokens in token_lists]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.fromiter(
-        (index[t] for tokens in token_lists for t in sorted(set(tokens))), dtype=np.int32, count=int(indptr[-1])
+        (index[t] for tokens in token_lists for t in sorted(set(tokens))),
+        dtype=np.int32,
+        count=int(indptr[-1]),
     )
     data = np.ones(len(indices), dtype=np.float32)
     X = sp.csr_matrix((data, indices, indptr), shape=(len(token_lists), len(vocab)))
@@ -100,7 +102,11 @@ class Intersections:
         df = np.diff(X.tocsc().indptr)
         shared = np.flatnonzero(df >= 2)
         order = shared[np.argsort(-df[shared], kind="stable")]
-        k = choose_dense_columns(df, self.n) if dense_columns is None else min(dense_columns, order.size)
+        k = (
+            choose_dense_columns(df, self.n)
+            if dense_columns is None
+            else min(dense_columns, order.size)
+        )
         self.dense_columns = k
         self.dense = np.ascontiguousarray(X[:, order[:k]].toarray()) if k else None
         rest = np.sort(order[k:])
@@ -108,7 +114,11 @@ class Intersections:
         self.sparse_t = self.sparse.T.tocsr() if rest.size else None
         log.info(
             "set distances: n=%d, vocabulary %d, %d shared tokens (%d dense, %d sparse)",
-            self.n, X.shape[1], shared.size, k, rest.size,
+            self.n,
+            X.shape[1],
+            shared.size,
+            k,
+            rest.size,
         )
 
     def block(self, start: int, stop: int, dtype: np.dtype | type = np.int32) -> np.ndarray:
@@ -211,16 +221,27 @@ def set_distances(
 
 
 def _add_neighbours(
-    nb: dict[str, list], symdiff: np.ndarray, inter: np.ndarray, pair_sum: np.ndarray, start: int, k: int
+    nb: dict[str, list],
+    symdiff: np.ndarray,
+    inter: np.ndarray,
+    pair_sum: np.ndarray,
+    start: int,
+    k: int,
 ) -> None:
     b, n = symdiff.shape
     rows = np.arange(b)
     # Unique keys: distance first, then the neighbour's index, so ties are deterministic.
-    kdtype = np.int32 if (int(symdiff.max(initial=0)) + 1) * n < np.iinfo(np.int32).max else np.int64
+    kdtype = (
+        np.int32 if (int(symdiff.max(initial=0)) + 1) * n < np.iinfo(np.int32).max else np.int64
+    )
     key = symdiff.astype(kdtype) * kdtype(n) + np.arange(n, dtype=kdtype)[None, :]
     key[rows, start + rows] = np.iinfo(kdtype).max
-    part = np.argpartition(key, k - 1, axis=1)[:, :k] if k < n - 1 else np.argsort(key, axis=1)[:, :k]
-    order = np.take_along_axis(part, np.argsort(np.take_along_axis(key, part, axis=1), axis=1), axis=1)
+    part = (
+        np.argpartition(key, k - 1, axis=1)[:, :k] if k < n - 1 else np.argsort(key, axis=1)[:, :k]
+    )
+    order = np.take_along_axis(
+        part, np.argsort(np.take_along_axis(key, part, axis=1), axis=1), axis=1
+    )
     nb["image"].append(np.repeat(start + rows, k).astype(np.int32))
     nb["rank"].append(np.tile(np.arange(1, k + 1, dtype=np.int16), b))
     nb["neighbour"].append(order.ravel().astype(np.int32))
@@ -269,7 +290,11 @@ def _pearson(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> float | None:
 def histogram_table(histogram: np.ndarray) -> pa.Table:
     sd, it = np.nonzero(histogram)
     return pa.table(
-        {"symdiff": sd.astype(np.int32), "intersection": it.astype(np.int32), "pairs": histogram[sd, it]},
+        {
+            "symdiff": sd.astype(np.int32),
+            "intersection": it.astype(np.int32),
+            "pairs": histogram[sd, it],
+        },
         schema=PAIR_HISTOGRAM,
     )
 
@@ -288,7 +313,9 @@ def _read(path: str | Path, schema: pa.Schema) -> pa.Table:
     except FileNotFoundError:
         raise InputFormatError(path, "file not found") from None
     except (pa.ArrowInvalid, KeyError) as exc:
-        raise InputFormatError(path, f"not a table with columns {', '.join(schema.names)}: {exc}") from None
+        raise InputFormatError(
+            path, f"not a table with columns {', '.join(schema.names)}: {exc}"
+        ) from None
 
 
 def write_set_distances(result: SetDistances, out_dir: str | Path) -> dict[str, float | int | None]:

@@ -122,7 +122,9 @@ def check_template(prompt: Prompt) -> None:
             "placeholders are {class}, and for soft text {rel} and {other}"
         ) from None
     if "cat" not in text:
-        raise ValueError(f"template of prompt {prompt.name!r} ({prompt.template!r}) lacks {{class}}")
+        raise ValueError(
+            f"template of prompt {prompt.name!r} ({prompt.template!r}) lacks {{class}}"
+        )
 
 
 def render(prompt: Prompt, cls: str, other: str | None = None) -> str:
@@ -140,7 +142,9 @@ def soft_others(top1: np.ndarray, top2: np.ndarray, n_classes: int) -> np.ndarra
     return np.where(classes == top1, top2, top1)
 
 
-def candidates(prompt: Prompt, class_names: Sequence[str], top1: np.ndarray, top2: np.ndarray) -> Candidates:
+def candidates(
+    prompt: Prompt, class_names: Sequence[str], top1: np.ndarray, top2: np.ndarray
+) -> Candidates:
     """Distinct candidate texts of ``prompt`` and, per image and class, which text is its."""
     n_classes = len(class_names)
     n_images = len(top1)
@@ -163,14 +167,18 @@ def embed_distinct(
 ) -> dict[str, np.ndarray]:
     """Embed each distinct text of all prompts once (one call of ``embed``); rows per prompt."""
     distinct = list(dict.fromkeys(t for texts in texts_by_prompt.values() for t in texts))
-    vectors = np.asarray(embed(distinct), dtype=np.float32) if distinct else np.zeros((0, 0), np.float32)
+    vectors = (
+        np.asarray(embed(distinct), dtype=np.float32) if distinct else np.zeros((0, 0), np.float32)
+    )
     if len(vectors) != len(distinct):
         raise ValueError(f"embedding returned {len(vectors)} rows for {len(distinct)} texts")
     row = {text: i for i, text in enumerate(distinct)}
     return {name: vectors[[row[t] for t in texts]] for name, texts in texts_by_prompt.items()}
 
 
-def zero_shot(image_embeddings: np.ndarray, text_embeddings: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def zero_shot(
+    image_embeddings: np.ndarray, text_embeddings: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the class whose candidate text is most similar (ties: lowest class), and that
     similarity. Embeddings are L2-normalised, so the dot product is the cosine."""
     similarity = image_embeddings.astype(np.float32) @ text_embeddings.astype(np.float32).T
@@ -287,4 +295,11 @@ def align(
     col = {name: top2.column(name).to_numpy() for name in ("label", "top1", "top2")}
     keys = [image_keys[i] for i in keep]
     take = (lambda a: a[rows].astype(np.int64)) if len(rows) else (lambda a: np.zeros(0, np.int64))
-    return keys, take(col["label"]), take(col["top1"]), take(col["top2"]), image_embeddings[keep], missing
+    return (
+        keys,
+        take(col["label"]),
+        take(col["top1"]),
+        take(col["top2"]),
+        image_embeddings[keep],
+        missing,
+    )

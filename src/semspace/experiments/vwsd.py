@@ -58,7 +58,9 @@ ITEMS = pa.schema(
         pa.field("prompt", pa.string(), nullable=False),
         pa.field("strategy", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
-        pa.field("fallback", pa.bool_(), nullable=False),  # the gloss was missing: no_gloss_prompt used
+        pa.field(
+            "fallback", pa.bool_(), nullable=False
+        ),  # the gloss was missing: no_gloss_prompt used
         pa.field("synset", pa.string()),
         pa.field("gloss", pa.string()),
         pa.field("similarity", pa.float64()),
@@ -104,7 +106,9 @@ def english_only_note(language: str) -> str:
     return f"no English WordNet gloss for a {language!r} item"
 
 
-def gloss_table(items: Sequence[VwsdItem], strategy: str, selector: object | None = None) -> pa.Table:
+def gloss_table(
+    items: Sequence[VwsdItem], strategy: str, selector: object | None = None
+) -> pa.Table:
     """The chosen synset and gloss of every item, in file order (schema :data:`GLOSSES`).
 
     Items in another language than English get no gloss and a note saying so; WordNet is only
@@ -122,11 +126,22 @@ def gloss_table(items: Sequence[VwsdItem], strategy: str, selector: object | Non
             note: str | None = english_only_note(item.language)
         else:
             choice = selector.choose(strategy, item.target, item.phrase)  # type: ignore[union-attr]
-            synset, gloss, similarity, note = choice.synset, choice.gloss, choice.similarity, choice.note
+            synset, gloss, similarity, note = (
+                choice.synset,
+                choice.gloss,
+                choice.similarity,
+                choice.note,
+            )
         for name, value in [
-            ("item", item.index), ("target", item.target), ("phrase", item.phrase),
-            ("synset", synset), ("gloss", gloss), ("similarity", similarity),
-            ("strategy", strategy), ("language", item.language), ("note", note),
+            ("item", item.index),
+            ("target", item.target),
+            ("phrase", item.phrase),
+            ("synset", synset),
+            ("gloss", gloss),
+            ("similarity", similarity),
+            ("strategy", strategy),
+            ("language", item.language),
+            ("note", note),
         ]:
             rows[name].append(value)
     return pa.table(rows, schema=GLOSSES)
@@ -184,13 +199,17 @@ def build_prompts(
     by_strategy = {name: table.to_pylist() for name, table in glosses.items()}
     for name, rows in by_strategy.items():
         if len(rows) != len(items):
-            raise ConfigError(f"glosses of strategy {name!r} have {len(rows)} rows for {len(items)} items")
+            raise ConfigError(
+                f"glosses of strategy {name!r} have {len(rows)} rows for {len(items)} items"
+            )
     prompts: list[Prompt] = []
     for item in items:
         fields = {"target": item.target, "phrase": item.phrase}
         for name, template in templates.items():
             if "gloss" not in template_fields(template):
-                prompts.append(Prompt(item.index, name, NO_STRATEGY, template.format(**fields), False))
+                prompts.append(
+                    Prompt(item.index, name, NO_STRATEGY, template.format(**fields), False)
+                )
                 continue
             for strategy, rows in by_strategy.items():
                 row = rows[item.index]
@@ -199,7 +218,16 @@ def build_prompts(
                 else:
                     text, fallback = template.format(gloss=row["gloss"], **fields), False
                 prompts.append(
-                    Prompt(item.index, name, strategy, text, fallback, row["synset"], row["gloss"], row["similarity"])
+                    Prompt(
+                        item.index,
+                        name,
+                        strategy,
+                        text,
+                        fallback,
+                        row["synset"],
+                        row["gloss"],
+                        row["similarity"],
+                    )
                 )
     return prompts
 
@@ -231,8 +259,12 @@ class ItemScore:
 
 
 def score_item(
-    text: np.ndarray, candidates: Sequence[str], gold: str | None,
-    image_index: Mapping[str, int], images: np.ndarray, logit_scale: float,
+    text: np.ndarray,
+    candidates: Sequence[str],
+    gold: str | None,
+    image_index: Mapping[str, int],
+    images: np.ndarray,
+    logit_scale: float,
 ) -> ItemScore:
     """Cosine (both sides L2-normalised) and softmax probabilities over the candidates that have
     an image embedding; the gold image's rank, or None when it has none."""
@@ -244,13 +276,24 @@ def score_item(
     cosine = images[[image_index[c] for c in present]] @ text
     probability = softmax(logit_scale * cosine.astype(np.float64))
     rank = gold_rank(cosine, present.index(gold)) if gold in present else None
-    return ItemScore(present, missing, cosine.astype(np.float32), probability.astype(np.float32),
-                     present[int(np.argmax(cosine))], rank)
+    return ItemScore(
+        present,
+        missing,
+        cosine.astype(np.float32),
+        probability.astype(np.float32),
+        present[int(np.argmax(cosine))],
+        rank,
+    )
 
 
 def score_items(
-    split: str, model: str, items: Sequence[VwsdItem], prompts: Sequence[Prompt],
-    text_embeddings: np.ndarray, image_keys: Sequence[str], image_embeddings: np.ndarray,
+    split: str,
+    model: str,
+    items: Sequence[VwsdItem],
+    prompts: Sequence[Prompt],
+    text_embeddings: np.ndarray,
+    image_keys: Sequence[str],
+    image_embeddings: np.ndarray,
     logit_scale: float,
 ) -> pa.Table:
     """The per-item table (schema :data:`ITEMS`): one row per prompt, in prompt order."""
@@ -262,14 +305,28 @@ def score_items(
         item = items[prompt.item]
         s = score_item(text, item.candidates, item.gold, image_index, image_embeddings, logit_scale)
         values = {
-            "split": split, "model": model, "item": item.index, "target": item.target,
-            "phrase": item.phrase, "prompt": prompt.prompt, "strategy": prompt.strategy,
-            "text": prompt.text, "fallback": prompt.fallback, "synset": prompt.synset,
-            "gloss": prompt.gloss, "similarity": prompt.similarity, "gold": item.gold,
-            "candidates": s.candidates, "missing": s.missing, "cosine": s.cosine.tolist(),
-            "probability": s.probability.tolist(), "predicted": s.predicted,
-            "gold_rank": s.rank, "reciprocal_rank": None if s.rank is None else 1.0 / s.rank,
-            "hit": None if s.rank is None else s.rank == 1, "partial": bool(s.missing),
+            "split": split,
+            "model": model,
+            "item": item.index,
+            "target": item.target,
+            "phrase": item.phrase,
+            "prompt": prompt.prompt,
+            "strategy": prompt.strategy,
+            "text": prompt.text,
+            "fallback": prompt.fallback,
+            "synset": prompt.synset,
+            "gloss": prompt.gloss,
+            "similarity": prompt.similarity,
+            "gold": item.gold,
+            "candidates": s.candidates,
+            "missing": s.missing,
+            "cosine": s.cosine.tolist(),
+            "probability": s.probability.tolist(),
+            "predicted": s.predicted,
+            "gold_rank": s.rank,
+            "reciprocal_rank": None if s.rank is None else 1.0 / s.rank,
+            "hit": None if s.rank is None else s.rank == 1,
+            "partial": bool(s.missing),
         }
         for name, value in values.items():
             rows[name].append(value)
@@ -310,15 +367,20 @@ def _row_order(groups: Mapping[tuple[str, str, str, str], object]):
     def key(entry: tuple[tuple[str, str, str, str], object]) -> tuple:
         split, model, prompt, strategy = entry[0]
         return (
-            splits.index(split), models.index(model),
+            splits.index(split),
+            models.index(model),
             (prompts.index(prompt), "") if prompt in prompts else (len(prompts), prompt),
-            (strategies.index(strategy), "") if strategy in strategies else (len(strategies), strategy),
+            (strategies.index(strategy), "")
+            if strategy in strategies
+            else (len(strategies), strategy),
         )
 
     return key
 
 
-def metrics_table(items: pa.Table, paper: Mapping[tuple[str, str, str], str] | None = None) -> pa.Table:
+def metrics_table(
+    items: pa.Table, paper: Mapping[tuple[str, str, str], str] | None = None
+) -> pa.Table:
     """Accuracy and MRR per split × model × prompt × strategy, both officially (over all items,
     an unrankable gold counted as a miss) and over the scored items only.
 
@@ -328,15 +390,23 @@ def metrics_table(items: pa.Table, paper: Mapping[tuple[str, str, str], str] | N
     for row in items.select(
         ["split", "model", "prompt", "strategy", "gold_rank", "partial", "fallback", "gloss"]
     ).to_pylist():
-        groups.setdefault((row["split"], row["model"], row["prompt"], row["strategy"]), []).append(row)
+        groups.setdefault((row["split"], row["model"], row["prompt"], row["strategy"]), []).append(
+            row
+        )
     out: dict[str, list] = {name: [] for name in METRICS.names}
     for (split, model, prompt, strategy), rows in sorted(groups.items(), key=_row_order(groups)):
         ranks = [r["gold_rank"] for r in rows if r["gold_rank"] is not None]
         official_accuracy, official_mrr = official_scores([r["gold_rank"] for r in rows])
         values = {
-            "split": split, "model": model, "prompt": prompt, "strategy": strategy,
-            "items": len(rows), "scored": len(ranks), "hits": sum(r == 1 for r in ranks),
-            "official_accuracy": official_accuracy, "official_mrr": official_mrr,
+            "split": split,
+            "model": model,
+            "prompt": prompt,
+            "strategy": strategy,
+            "items": len(rows),
+            "scored": len(ranks),
+            "hits": sum(r == 1 for r in ranks),
+            "official_accuracy": official_accuracy,
+            "official_mrr": official_mrr,
             "accuracy": hit_at_1(ranks) if ranks else None,
             "mrr": mean_reciprocal_rank(ranks) if ranks else None,
             "partial": sum(bool(r["partial"]) for r in rows),
@@ -377,8 +447,19 @@ def score_split(
     vectors = embed_texts(clip, distinct, batch_size=batch_size, cache=cache)
     row_of = {text: i for i, text in enumerate(distinct)}
     text_embeddings = np.asarray(vectors, dtype=np.float32)[[row_of[p.text] for p in prompts]]
-    log.info("%d prompts, %d distinct texts, logit scale %.2f", len(prompts), len(distinct), clip.logit_scale)
+    log.info(
+        "%d prompts, %d distinct texts, logit scale %.2f",
+        len(prompts),
+        len(distinct),
+        clip.logit_scale,
+    )
     return score_items(
-        split, model_alias, items, prompts, text_embeddings, image_keys,
-        np.asarray(image_embeddings, dtype=np.float32), float(clip.logit_scale),
+        split,
+        model_alias,
+        items,
+        prompts,
+        text_embeddings,
+        image_keys,
+        np.asarray(image_embeddings, dtype=np.float32),
+        float(clip.logit_scale),
     )
