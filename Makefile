@@ -71,6 +71,7 @@ lint: setup
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 bench: setup
 	$(BIN)/python bench/run_all.py --device cpu
