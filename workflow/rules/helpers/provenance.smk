@@ -25,7 +25,10 @@ def config_names_used(section, kind):
             for item in value:
                 walk(item)
 
-    walk(config[section])
+    section_config = dict(config[section])
+    if section == "retrieval" and "vgg16" not in section_config.get("features", []):
+        section_config.pop("vgg16", None)  # VGG16 features off: its image model is not used
+    walk(section_config)
     for name in list(found):  # a dataset's images may live in another dataset's folder
         source = config[kind][name].get("images_from") if kind == "datasets" else None
         if source:
