@@ -19,6 +19,8 @@ def config_names_used(section, kind):
         if isinstance(value, str) and value in known:
             found.add(value)
         elif isinstance(value, dict):
+            if value.get("enabled") is False:  # a switched-off branch (imagespace.llm) uses nothing
+                return
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):
