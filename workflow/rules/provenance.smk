@@ -9,11 +9,11 @@ rule provenance_config:
         log_path("provenance/config.log"),
     params:
         # A changed config rewrites the file (Snakemake reruns a job whose params changed).
-        merged=merged_config_json,
+        digest=merged_config_digest,
     run:
         # The merged, validated config as Snakemake holds it: nothing to compute, only written.
         with open(output[0], "w") as out:
-            out.write(params.merged)
+            out.write(merged_config_json())
 
 
 rule provenance_write:

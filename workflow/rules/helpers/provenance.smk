@@ -1,9 +1,16 @@
 # Input functions of provenance.smk: the models and datasets an experiment's section names.
 
 
-def merged_config_json(wildcards):
-    """The merged, validated config as JSON (a function: its braces are not wildcards)."""
+def merged_config_json():
+    """The merged, validated config as JSON."""
     return json.dumps(config, indent=2, sort_keys=True, default=str)
+
+
+def merged_config_digest(wildcards):
+    """SHA-256 of the merged config: a changed config rewrites config.json (params changed)."""
+    import hashlib
+
+    return hashlib.sha256(merged_config_json().encode()).hexdigest()
 
 
 def experiment_sections():
