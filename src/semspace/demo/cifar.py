@@ -5,8 +5,8 @@ Ten simple, learnable classes of 32x32 RGB images: each class is one hue and one
 over a noisy grey background. The files are those of ``cifar-10-python.tar.gz``:
 ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``, dicts pickled with
 protocol 2 as Python 2 wrote the originals: keys, names and the arrays' data are Python-2
-``str`` (opcodes ``SHORT_BINSTRING``/``BINSTRING``), which ``pickle.load(encoding="bytes")`` reads as bytes and
-``encoding="latin1"`` (torchvision's reader) reads as str.
+``str`` (opcodes ``SHORT_BINSTRING``/``BINSTRING``): ``pickle.load(encoding="bytes")`` reads
+them as bytes, ``encoding="latin1"`` (torchvision's reader) as str.
 """
 
 from __future__ import annotations

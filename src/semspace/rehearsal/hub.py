@@ -1,11 +1,11 @@
-"""A loopback, read-only Hugging Face Hub for model folders on disk (the part snapshot_download uses).
+"""A loopback, read-only Hugging Face Hub for model folders (what snapshot_download uses).
 
 Layout: ``<root>/<owner>/<name>/<files>``; each repository has one commit, a digest of its files,
 which every revision (``main``, a tag, the commit itself) resolves to. Endpoints, as
 huggingface_hub 2.x calls them:
 
-* ``GET /api/models/{repo}`` and ``/api/models/{repo}/revision/{rev}``: ``id``, ``sha``, ``siblings``;
-* ``GET /api/models/{repo}/tree/{rev}[/{path}]``: the files (``oid``, ``size``, ``lfs`` for weights);
+* ``GET /api/models/{repo}[/revision/{rev}]``: ``id``, ``sha``, ``siblings``;
+* ``GET /api/models/{repo}/tree/{rev}[/{path}]``: files (``oid``, ``size``, ``lfs`` for weights);
 * ``HEAD``/``GET /{repo}/resolve/{rev}/{file}``: the file, with ``ETag``, ``X-Repo-Commit`` and,
   for weights, ``X-Linked-Etag``/``X-Linked-Size`` as the hub sends for LFS files; ``Range`` works.
 """

@@ -41,8 +41,8 @@ class Sizes:
     images: int = 24  # Flickr8k/30k, Visual Genome, COCO test images
     val: int = 4
     test: int = 6
-    cifar_train_per_batch: int = 20
-    cifar_test: int = 40
+    cifar_train_per_batch: int = 4  # the classifier trains 200 epochs
+    cifar_test: int = 20
     # Karpathy COCO test images (captions only): config.yaml's imagespace.neighbours.image is
     # the test split's image 100, so the replica needs more than 100.
     coco: int = 120
