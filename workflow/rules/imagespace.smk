@@ -86,9 +86,11 @@ rule imagespace_setdist:
     params:
         code=code_digest("imagespace"),  # re-run when the code it runs changes
         out=result_path("imagespace/{branch}/setdist"),
-        flags=imagespace_setdist_flags,
+        top_k=lookup(dpath="imagespace/setdist/top_k", within=config),
+        memory_gb=lookup(dpath="imagespace/setdist/memory_gb", within=config),
     shell:
-        "semspace imagespace setdist --sets {input} --out {params.out} {params.flags} > {log} 2>&1"
+        "semspace imagespace setdist --sets {input} --out {params.out} --top-k {params.top_k}"
+        " --memory-gb {params.memory_gb} > {log} 2>&1"
 
 
 rule imagespace_mds:

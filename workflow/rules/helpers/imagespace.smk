@@ -17,11 +17,6 @@ def imagespace_captions_options(wildcards):
     )
 
 
-def imagespace_setdist_flags(wildcards):
-    opts = config["imagespace"]["setdist"]
-    return f"--top-k {opts['top_k']} --memory-gb {opts['memory_gb']}"
-
-
 def imagespace_mds_flags(wildcards):
     opts = config["imagespace"]["mds"]
     flags = [f"--k {opts['k']}", f"--seed {config['runtime']['seed']}"]
