@@ -1,4 +1,4 @@
-"""Classical MDS (E5) against a full scipy eigh: positive-eigenvalue count, top-k, share, coordinates."""
+"""Classical MDS (E5) against a full scipy eigh: positive count, top-k, share, coordinates."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg as la
 
 from semspace.experiments.mds import (
+    all_eigenvalues,
     classical_mds,
     coords_table,
     double_centre,
@@ -58,7 +59,25 @@ def test_count_topk_and_share_match_full_eigh(n, seed, sqrt):
     # Eigenvectors equal up to sign (distinct eigenvalues of random data).
     for i in range(10):
         assert abs(abs(result.vectors[:, i] @ V[:, i]) - 1) < 1e-6
-    np.testing.assert_allclose(np.abs(result.coords[:, :2]), np.abs(V[:, :2] * np.sqrt(w[:2])), atol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(result.coords[:, :2]), np.abs(V[:, :2] * np.sqrt(w[:2])), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("n, seed", [(60, 4), (400, 5)])
+def test_share_pass_and_inertia_path_agree_with_scipy(n, seed):
+    """The eigvalsh pass (share) and the LDLᵀ inertia (no share) give scipy's count and Σλ₊."""
+    D = random_distances(n, seed)
+    B, w, _ = reference(D)
+    np.testing.assert_allclose(all_eigenvalues(B), w[::-1], rtol=0, atol=1e-10 * w[0])
+    tol = positive_tolerance(n, w[0])
+    with_share = classical_mds(D, k=10, share=True, seed=seed)
+    without = classical_mds(D, k=10, share=False, seed=seed)
+    assert with_share.n_positive == without.n_positive == int((w > tol).sum())
+    assert with_share.n_negative == without.n_negative == int((w < tol).sum())
+    assert with_share.positive_sum == pytest.approx(w[w > tol].sum(), rel=1e-10)
+    np.testing.assert_allclose(with_share.all_positive, w[w > tol], rtol=1e-9)
+    np.testing.assert_allclose(without.eigenvalues, w[:10], rtol=1e-8)
 
 
 def test_euclidean_points_are_recovered():
@@ -119,8 +138,35 @@ def test_cli(tmp_path):
     from semspace.cli import main
 
     np.save(tmp_path / "d.npy", random_distances(30, 8).astype(np.uint8))
-    assert main(["imagespace", "mds", "--distances", str(tmp_path / "d.npy"), "--out", str(tmp_path / "m"), "--k", "4", "--sqrt"]) == 0
+    assert (
+        main(
+            [
+                "imagespace",
+                "mds",
+                "--distances",
+                str(tmp_path / "d.npy"),
+                "--out",
+                str(tmp_path / "m"),
+                "--k",
+                "4",
+                "--sqrt",
+            ]
+        )
+        == 0
+    )
     eigen = json.loads((tmp_path / "m" / "eigen.json").read_text())
     assert eigen["n"] == 30 and eigen["sqrt_distances"] is True and len(eigen["eigenvalues"]) == 4
     np.save(tmp_path / "bad.npy", np.zeros((3, 4)))
-    assert main(["imagespace", "mds", "--distances", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "imagespace",
+                "mds",
+                "--distances",
+                str(tmp_path / "bad.npy"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
