@@ -101,3 +101,13 @@ test-slurm: setup
 .PHONY: rehearsal
 rehearsal: setup
 	HF_HUB_OFFLINE=0 bash scripts/rehearsal.sh
+
+# GPU acceptance run (scripts/gpu-check.py): demo workflow on CUDA in bf16, then the embed and LLM
+# benchmarks at the real architectures' sizes, <= 8 min on one H100/H200, into
+# benchmarks/gpu-check.json and .md. The dry run is the same code on CPU at toy sizes.
+.PHONY: gpu-check gpu-check-dry-run
+gpu-check: setup
+	$(BIN)/python scripts/gpu-check.py --time-budget 480
+
+gpu-check-dry-run: setup
+	$(BIN)/python scripts/gpu-check.py --dry-run
