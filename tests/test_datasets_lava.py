@@ -25,23 +25,28 @@ from semspace.schemas import MANIFEST
 
 PP = [
     parse_tree(
-        "(S (NP danny) (VP (V (VBD approached)) (NP (Det the) (N chair)) (PP (P with) (NP (Det a) (N bag)))))"
+        "(S (NP danny) (VP (V (VBD approached)) (NP (Det the) (N chair))"
+        " (PP (P with) (NP (Det a) (N bag)))))"
     ),
     parse_tree(
-        "(S (NP danny) (VP (V (VBD approached)) (NP (NP (Det the) (N chair)) (PP (P with) (NP (Det a) (N bag))))))"
+        "(S (NP danny) (VP (V (VBD approached)) (NP (NP (Det the) (N chair))"
+        " (PP (P with) (NP (Det a) (N bag))))))"
     ),
 ]
 ADJ = [
     parse_tree(
-        "(S (NP danny) (VP (V (VBD moved)) (NP (NP (Det the) (JJ yellow) (N bag)) (C and) (N chair))))"
+        "(S (NP danny) (VP (V (VBD moved))"
+        " (NP (NP (Det the) (JJ yellow) (N bag)) (C and) (N chair))))"
     ),
     parse_tree(
-        "(S (NP danny) (VP (V (VBD moved)) (NP (Det the) (JJ yellow) (NP (N bag) (C and) (N chair)))))"
+        "(S (NP danny) (VP (V (VBD moved))"
+        " (NP (Det the) (JJ yellow) (NP (N bag) (C and) (N chair)))))"
     ),
 ]
 OR_AND = [
     parse_tree(
-        "(S (NP danny) (VP (V (VBD held)) (NP (NP (NP (Det the) (N telescope)) (C or) (NP (Det the) (N chair)))"
+        "(S (NP danny) (VP (V (VBD held))"
+        " (NP (NP (NP (Det the) (N telescope)) (C or) (NP (Det the) (N chair)))"
         " (C and) (NP (Det the) (N bag)))))"
     ),
     parse_tree(
@@ -59,7 +64,8 @@ def test_attachment_scenes_get_their_trees():
     got = assign_readings(
         PP, variants("Danny with bag (left)", "Danny with bag (right)", "chair with bag (left)")
     )
-    # "chair with bag" needs the NP attachment (tree 1); "Danny with bag" gets the other by elimination
+    # "chair with bag" needs the NP attachment (tree 1); "Danny with bag" gets the other by
+    # elimination
     assert got == {1: 0, 2: 0, 3: 1}
 
 
@@ -168,9 +174,11 @@ def test_real_lava_items(shared_data):
     assert counts["sentences"] == 237
     assert counts["pairs"] == table.num_rows // 2 > 150
     rows = {(r["sentence_id"], r["variant_id"]): r for r in table.to_pylist()}
-    # sentence 1: "Danny with bag" scenes show the VP attachment (tree 0), "chair with bag" the NP one
+    # sentence 1: "Danny with bag" scenes show the VP attachment (tree 0), "chair with bag" the NP
+    # one
     assert rows[(1, 1)]["reading"] == 0 and rows[(1, 3)]["reading"] == 1
-    # sentence 97 "... the yellow bag and chair": "chair is yellow" needs the adjective over both nouns
+    # sentence 97 "... the yellow bag and chair": "chair is yellow" needs the adjective over both
+    # nouns
     assert (
         rows[(97, 1)]["reading"] == 1 and "(NP (N bag) (C and) (N chair))" in rows[(97, 1)]["tree"]
     )
@@ -224,3 +232,69 @@ def test_authors_reading_map_overrides_rules_and_conflicts_fall_back(demo_root, 
     (root / READING_MAP).write_text("1 1 2 (S (NP a))\n")
     with pytest.raises(InputFormatError, match=":1:"):
         build_items(root, frame_ext=".png")
+
+
+def test_explain_readings_names_the_rule_of_each_scene():
+    from semspace.datasets.lava import explain_readings
+
+    got = explain_readings(PP, variants("Danny with bag (left)", "chair with bag (right)"))
+    # "chair with bag": the smallest constituent over chair..with is the NP -> tree 1; "Danny with
+    # bag" cannot be told by attachment (danny is outside both), so it takes the other tree
+    assert got[2][:2] == (1, "attachment")
+    assert got[1][:2] == (0, "complement") and "'chair with bag'" in got[1][2]
+    got = explain_readings(ADJ, variants("chair is yellow", "chair is yellow (right)"))
+    assert {r[:2] for r in got.values()} == {(1, "adjective_scope")}
+    got = explain_readings(PP, variants("same bag", "different bag"))
+    assert {r[:2] for r in got.values()} == {(None, "undecided")}
+    # two descriptions that both pick tree 1: neither keeps it
+    got = explain_readings(PP, variants("chair with bag", "chair with a bag"))
+    assert {r[:2] for r in got.values()} == {(None, "conflict")}
+    assert {r[1] for r in explain_readings(PP[:1], variants("a")).values()} == {"not_two_trees"}
+
+
+def test_demo_decisions_cover_every_scene_and_agree_with_items(demo_root, tmp_path):
+    import pyarrow.parquet as pq
+
+    from semspace.cli import main
+    from semspace.datasets.lava import DECISION_RULES, DECISIONS
+
+    out, counts, decisions = (tmp_path / n for n in ("i.parquet", "c.json", "d.parquet"))
+    args = ["syntax", "items", "--root", str(demo_root), "--frame-ext", ".png"]
+    args += ["--out", str(out), "--counts", str(counts), "--decisions", str(decisions)]
+    assert main(args) == 0
+    table = pq.read_table(decisions)
+    assert table.schema.equals(DECISIONS)
+    n_scenes = len(read_annotations(demo_root / ANNOTATIONS))
+    assert table.num_rows == n_scenes  # every demo sentence has two trees
+    assert set(table.column("rule").to_pylist()) <= set(DECISION_RULES)
+    decided = {(r["sentence_id"], r["variant_id"]): r["reading"] for r in table.to_pylist()}
+    for item in pq.read_table(out).to_pylist():  # every item's reading is its scene's decision
+        assert decided[(item["sentence_id"], item["variant_id"])] == item["reading"]
+    undecided = sum(r is None for r in decided.values())
+    assert undecided == json.loads(counts.read_text())["undecided_scenes"]
+
+
+def test_real_lava_decisions(shared_data):
+    from semspace.datasets.lava import DECISIONS, build_items_and_decisions, decisions_table
+
+    root = shared_data / "lava"
+    if not (root / ANNOTATIONS).is_file():
+        pytest.skip("LAVA annotations absent")
+    table, counts, decisions = build_items_and_decisions(root, require_frames=False)
+    frame = decisions_table(decisions)
+    assert frame.schema.equals(DECISIONS) and frame.num_rows > 0
+    rows = frame.to_pylist()
+    # one row per scene of every sentence that has two or more trees
+    parses = read_parses(root / PARSES)
+    multi = {s for s, ts in parses.items() if len(ts) >= 2}
+    scenes = [v for v in read_annotations(root / ANNOTATIONS) if v.sentence_id in multi]
+    assert len(rows) == len(scenes)
+    assert sum(r["reading"] is None for r in rows) == counts["undecided_scenes"]
+    by_rule = Counter(r["rule"] for r in rows)
+    assert by_rule["attachment"] > 0 and by_rule["adjective_scope"] > 0
+    assert by_rule["and_or_grouping"] > 0 and by_rule["complement"] > 0
+    none_rules = {r["rule"] for r in rows if r["reading"] is None}
+    assert none_rules <= {"undecided", "conflict", "not_two_trees", "map"}
+    decided = {(r["sentence_id"], r["variant_id"]): r["reading"] for r in rows}
+    for item in table.to_pylist():
+        assert decided[(item["sentence_id"], item["variant_id"])] == item["reading"]

@@ -52,6 +52,7 @@ rule syntax_items:
     output:
         table=result_path("syntax/{dataset}/items.parquet"),
         counts=result_path("syntax/{dataset}/counts.json"),
+        decisions=result_path("syntax/{dataset}/decisions.parquet"),
     log:
         log_path("syntax/{dataset}/items.log"),
     benchmark:
@@ -66,7 +67,29 @@ rule syntax_items:
     shell:
         "semspace syntax items --root {input.root} --frame-ext {params.ext}"
         " --test-fraction {params.test_fraction} --seed {params.seed}"
-        " --out {output.table} --counts {output.counts} > {log} 2>&1"
+        " --out {output.table} --counts {output.counts} --decisions {output.decisions}"
+        " > {log} 2>&1"
+
+
+# The CFG induced from all of the parse file's trees, chart-parsing every LAVA sentence: do its
+# parses equal the file's readings, and which trees do sentences without readings get.
+rule syntax_trees:
+    input:
+        root=dataset_root_input,
+    output:
+        table=result_path("syntax/{dataset}/trees.parquet"),
+        summary=result_path("syntax/{dataset}/trees.json"),
+    log:
+        log_path("syntax/{dataset}/trees.log"),
+    benchmark:
+        benchmark_path("syntax/{dataset}/trees.tsv")
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        code=code_digest("syntax"),  # re-run when the code it runs changes
+    shell:
+        "semspace syntax trees --root {input.root}"
+        " --out {output.table} --summary {output.summary} > {log} 2>&1"
 
 
 rule syntax_tokens:

@@ -78,7 +78,20 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="items Parquet: two rows per pair, with split")
     p.add_argument("--counts", required=True, help="JSON with what was kept and left out")
+    p.add_argument(
+        "--decisions", default=None, help="Parquet: how each scene got its reading (rule, detail)"
+    )
     p.set_defaults(func=_items)
+
+    p = sub.add_parser("trees", help="check the induced CFG's parses against the parse file")
+    p.add_argument("--root", required=True, help="LAVA root (lava.json, parse file)")
+    p.add_argument(
+        "--sentence", action="append", default=[], help="an extra sentence to parse (repeatable)"
+    )
+    p.add_argument("--sentences-file", default=None, help="extra sentences, one a line")
+    p.add_argument("--out", required=True, help="Parquet: one row per sentence, all its parses")
+    p.add_argument("--summary", required=True, help="JSON: matched, mismatched, completed counts")
+    p.set_defaults(func=_trees)
 
     p = sub.add_parser("tokens", help="how the CLIP tokenizer splits each linearisation")
     p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
@@ -188,17 +201,47 @@ def _frames(args) -> int:
 
 
 def _items(args) -> int:
-    from semspace.datasets.lava import ITEMS, build_items
+    from semspace.datasets.lava import DECISIONS, ITEMS, build_items_and_decisions, decisions_table
     from semspace.io import write_json, write_parquet
 
-    table, counts = build_items(
+    table, counts, decisions = build_items_and_decisions(
         args.root, test_fraction=args.test_fraction, seed=args.seed, frame_ext=args.frame_ext
     )
+    if args.decisions:
+        write_parquet(decisions_table(decisions), args.decisions, DECISIONS)
     splits = table.column("split").to_pylist()
     counts.update(train_pairs=splits.count("train") // 2, test_pairs=splits.count("test") // 2)
     log.info("LAVA items: %s", counts)
     write_parquet(table, args.out, ITEMS)
     write_json(counts, args.counts)
+    return 0
+
+
+def _trees(args) -> int:
+    from semspace.datasets.lava import ANNOTATIONS, PARSES, read_annotations, read_parses
+    from semspace.experiments.trees import TREES, check_and_complete_trees, trees_summary
+    from semspace.io import write_json, write_parquet
+
+    root = Path(args.root)
+    parses = read_parses(root / PARSES)
+    texts: dict[int, str] = {}
+    for v in read_annotations(root / ANNOTATIONS):
+        texts.setdefault(v.sentence_id, v.text)  # the variants of a sentence share its text
+    extra = list(args.sentence)
+    if args.sentences_file:
+        lines = Path(args.sentences_file).read_text(encoding="utf-8").splitlines()
+        extra += [line.strip() for line in lines if line.strip()]
+    table = check_and_complete_trees(parses, texts, extra)
+    summary = trees_summary(table)
+    log.info(
+        "LAVA trees: %d of %d sentences with readings match; %d without readings, %d parsed",
+        summary["matched"],
+        summary["with_file_readings"],
+        summary["without_file_readings"],
+        summary["completed"],
+    )
+    write_parquet(table, args.out, TREES)
+    write_json(summary, args.summary)
     return 0
 
 
@@ -325,7 +368,10 @@ def _relevance(args) -> int:
                     "patches": rel.image,
                     "tokens": rel.tokens,
                     "token_relevance": rel.text,
-                    "label": f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} (score {rel.score:.2f})",
+                    "label": (
+                        f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} "
+                        f"(score {rel.score:.2f})"
+                    ),
                 }
             )
         title = f"pair {pair}: {rows[idx[0]]['text']}  [{args.input}]"

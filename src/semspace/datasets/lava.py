@@ -1,4 +1,5 @@
-"""LAVA (Berzak et al., 2015): ambiguous sentences, one parse tree per reading, one scene per reading.
+"""LAVA (Berzak et al., 2015): ambiguous sentences, one parse tree per reading, one scene per
+reading.
 
 Files of a LAVA root (the official release, or the synthetic demo written by
 :mod:`semspace.demo.lava`):
@@ -235,63 +236,130 @@ def _verb_object(tree: Tree) -> Tree | None:
     return None
 
 
-def _preference(trees: Sequence[Tree], setup: str) -> int | None:
-    """The one tree that the scene description fits, when the rules can tell."""
+def _preference(trees: Sequence[Tree], setup: str) -> tuple[int | None, str]:
+    """The one tree that the scene description fits, when the rules can tell, and the rule
+    tried: ``adjective_scope``, ``and_or_grouping``, ``attachment`` or ``none``."""
     core = _setup_core(setup)
     if m := re.fullmatch(
         r"(\S+) is (not )?(\S+)", core
     ):  # adjective scope: "chair is (not) yellow"
+        rule = "adjective_scope"
         noun, negated, adjective = m.group(1), bool(m.group(2)), m.group(3)
         scopes = [_in_adjective_scope(t, noun, adjective) for t in trees]
         if None in scopes:
-            return None
+            return None, rule
         fits = [s != negated for s in scopes]
     elif (m := re.fullmatch(r"(\S+) (.+)", core)) and _is_verb(trees[0], m.group(1)):
         # and/or grouping: "held chair and bag"
+        rule = "and_or_grouping"
         wanted = frozenset(w for w in m.group(2).split() if w != "and")
         objects = [_verb_object(t) for t in trees]
         if None in objects:
-            return None
+            return None, rule
         fits = [wanted in _object_choices(o) for o in objects]
     elif m := re.fullmatch(
         r"(\S+) (\S+) .+", core
     ):  # attachment: "chair with bag", "danny holding bag"
+        rule = "attachment"
         host, marker = m.group(1), m.group(2)
         sizes = [_attachment_size(t, host, marker) for t in trees]
         if None in sizes or len(set(sizes)) == 1:
-            return None
+            return None, rule
         fits = [s == min(sizes) for s in sizes]  # type: ignore[type-var]
     else:
-        return None
-    return fits.index(True) if fits.count(True) == 1 else None
+        return None, "none"
+    return (fits.index(True) if fits.count(True) == 1 else None), rule
 
 
-def assign_readings(trees: Sequence[Tree], variants: Sequence[Variant]) -> dict[int, int | None]:
-    """variantID -> index of the tree its scene shows (None where the rules cannot tell).
+@dataclass(frozen=True)
+class Decision:
+    """How one scene got its reading (or none): one row of :data:`DECISIONS`."""
+
+    sentence_id: int
+    variant_id: int
+    key: str | None  # visualFilename
+    visual_setup: str
+    reading: int | None
+    source: str  # map | rules
+    rule: str  # see DECISION_RULES
+    detail: str
+
+
+#: ``rule`` values of a decision. From the rules: the scene's own description picked the tree
+#: (``adjective_scope``, ``and_or_grouping``, ``attachment``); ``complement``: it could not, and
+#: the other scene group's tree was taken, so it gets the other one; ``conflict``: both groups
+#: picked the same tree, so neither keeps it; ``undecided``: no tree; ``not_two_trees``: the
+#: rules need two distinct trees. From the authors' map: ``map`` (reading null if unlisted).
+DECISION_RULES = (
+    "map",
+    "adjective_scope",
+    "and_or_grouping",
+    "attachment",
+    "complement",
+    "conflict",
+    "undecided",
+    "not_two_trees",
+)
+
+DECISIONS = pa.schema(
+    [
+        pa.field("sentence_id", pa.int32(), nullable=False),
+        pa.field("variant_id", pa.int32(), nullable=False),
+        pa.field("key", pa.string()),  # visualFilename; null where no clip was shot
+        pa.field("visual_setup", pa.string(), nullable=False),
+        pa.field("reading", pa.int8()),  # tree index in the parse file; null = none assigned
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+    ]
+)
+
+
+def explain_readings(
+    trees: Sequence[Tree], variants: Sequence[Variant]
+) -> dict[int, tuple[int | None, str, str]]:
+    """variantID -> (tree index or None, rule, detail): :func:`assign_readings` with the rule
+    (:data:`DECISION_RULES`) that decided each scene.
 
     Scenes are grouped by their description without the camera side; a group whose description
     picks one tree gets it; with two groups and two trees, a group left undecided gets the tree
     the other did not take.
     """
-    result: dict[int, int | None] = {v.variant_id: None for v in variants}
     if len(trees) != 2 or tree_key(trees[0]) == tree_key(trees[1]):
-        return result
+        why = f"{len(trees)} tree(s)" if len(trees) != 2 else "the two trees are identical"
+        return {v.variant_id: (None, "not_two_trees", why) for v in variants}
     groups: dict[str, list[Variant]] = defaultdict(list)
     for v in variants:
         groups[_setup_core(v.visual_setup)].append(v)
-    choice = {g: _preference(trees, g) for g in groups}
+    tried = {g: _preference(trees, g) for g in groups}
+    decided: dict[str, tuple[int | None, str, str]] = {
+        g: (c, rule, f"description {g!r}")
+        if c is not None
+        else (None, "undecided", f"description {g!r}: rule {rule} cannot tell")
+        for g, (c, rule) in tried.items()
+    }
     if len(groups) == 2:
-        (g1, c1), (g2, c2) = choice.items()
+        (g1, (c1, r1)), (g2, (c2, r2)) = tried.items()
         if c1 is None and c2 is not None:
-            choice[g1] = 1 - c2
+            decided[g1] = (1 - c2, "complement", f"{g2!r} took tree {c2} by {r2}")
         elif c2 is None and c1 is not None:
-            choice[g2] = 1 - c1
+            decided[g2] = (1 - c1, "complement", f"{g1!r} took tree {c1} by {r1}")
         elif c1 is not None and c1 == c2:
-            choice[g1] = choice[g2] = None
-    for g, members in groups.items():
-        for v in members:
-            result[v.variant_id] = choice[g]
-    return result
+            why = f"{g1!r} ({r1}) and {g2!r} ({r2}) both picked tree {c1}"
+            decided[g1] = decided[g2] = (None, "conflict", why)
+    return {v.variant_id: decided[g] for g, members in groups.items() for v in members}
+
+
+def assign_readings(trees: Sequence[Tree], variants: Sequence[Variant]) -> dict[int, int | None]:
+    """variantID -> index of the tree its scene shows (None where the rules cannot tell); see
+    :func:`explain_readings`."""
+    return {vid: r for vid, (r, _, _) in explain_readings(trees, variants).items()}
+
+
+def decisions_table(decisions: Sequence[Decision]) -> pa.Table:
+    """The decisions as a table of schema :data:`DECISIONS`."""
+    rows = {name: [getattr(d, name) for d in decisions] for name in DECISIONS.names}
+    return pa.table(rows, schema=DECISIONS)
 
 
 # ---------------------------------------------------------------- items, split, manifest
@@ -315,14 +383,26 @@ def frame_path(filename: str, frame_ext: str = ".jpg") -> str:
 
 def build_items(
     root: str | Path,
+    **options,
+) -> tuple[pa.Table, dict[str, int]]:
+    """The E3 items of a LAVA root (schema :data:`ITEMS`) and counts of what was left out; the
+    options are :func:`build_items_and_decisions`'s."""
+    table, counts, _ = build_items_and_decisions(root, **options)
+    return table, counts
+
+
+def build_items_and_decisions(
+    root: str | Path,
     *,
     test_fraction: float = 0.2,
     seed: int = 0,
     frame_ext: str = ".jpg",
     require_frames: bool = True,
     use_reading_map: bool = True,
-) -> tuple[pa.Table, dict[str, int]]:
-    """The E3 items of a LAVA root (schema :data:`ITEMS`) and counts of what was left out."""
+) -> tuple[pa.Table, dict[str, int], list[Decision]]:
+    """The E3 items of a LAVA root (schema :data:`ITEMS`), counts of what was left out, and how
+    every scene of a sentence with two or more trees got its reading (one :class:`Decision`
+    each)."""
     root = Path(root)
     parses = read_parses(root / PARSES)
     mapping = (
@@ -346,6 +426,7 @@ def build_items(
         "pairs": 0,
     }
     pairs: list[tuple[Variant, int, Variant, int]] = []
+    decisions: list[Decision] = []
     for sid, group in sorted(by_sentence.items()):
         trees = parses.get(sid)
         if not trees:
@@ -354,12 +435,38 @@ def build_items(
         if len(trees) < 2:
             counts["one_tree"] += 1
             continue
-        readings = readings_from_map(trees, mapping[sid], group) if sid in mapping else None
-        if readings is None:
-            readings = assign_readings(trees, group)
+        from_map = readings_from_map(trees, mapping[sid], group) if sid in mapping else None
+        if from_map is None:
+            explained = explain_readings(trees, group)
+            if sid in mapping:  # why the authors' map was not used for this sentence
+                explained = {
+                    vid: (r, rule, f"{detail}; authors' map inconsistent here")
+                    for vid, (r, rule, detail) in explained.items()
+                }
+            source = "rules"
             counts["readings_from_rules"] += 1
         else:
+            explained = {
+                vid: (r, "map", READING_MAP if r is not None else f"scene not in {READING_MAP}")
+                for vid, r in from_map.items()
+            }
+            source = "map"
             counts["readings_from_map"] += 1
+        readings = {vid: r for vid, (r, _, _) in explained.items()}
+        for v in group:
+            r, rule, detail = explained[v.variant_id]
+            decisions.append(
+                Decision(
+                    v.sentence_id,
+                    v.variant_id,
+                    v.visual_filename,
+                    v.visual_setup,
+                    r,
+                    source,
+                    rule,
+                    detail,
+                )
+            )
         counts["undecided_scenes"] += sum(r is None for r in readings.values())
         by_id = {v.variant_id: v for v in group}
         seen: set[frozenset[int]] = set()
@@ -400,7 +507,7 @@ def build_items(
             rows["key"].append(v.visual_filename)
             rows["path"].append(frame_path(v.visual_filename, frame_ext))  # type: ignore[arg-type]
             rows["split"].append(split[v.sentence_id])
-    return pa.table(rows, schema=ITEMS), counts
+    return pa.table(rows, schema=ITEMS), counts, decisions
 
 
 def image_manifest(root: Path, annotations: str = ANNOTATIONS, frame_ext: str = ".jpg") -> pa.Table:

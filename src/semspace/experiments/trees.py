@@ -8,10 +8,12 @@ ambiguous sentence gets all its readings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import nltk
+import pyarrow as pa
 from nltk import CFG, Nonterminal, Tree
 
 #: Linearisation styles. ``bracket`` is the design's (and the paper's) form; ``spaced`` puts
@@ -28,7 +30,8 @@ def parse_tree(text: str) -> Tree:
 
 
 def sentence_words(text: str) -> list[str]:
-    """LAVA's sentence as the grammar's terminals: lower-case, split on spaces, ``;`` and ``.`` apart."""
+    """LAVA's sentence as the grammar's terminals: lower-case, split on spaces, ``;`` and ``.``
+    apart."""
     text = re.sub(r"([;,.])", r" \1 ", text.lower())
     return text.split()
 
@@ -62,7 +65,8 @@ def _words_only(node: Tree) -> bool:
 
 
 def induce_grammar(trees: Iterable[Tree], start: str = "S") -> CFG:
-    """A CFG holding every production of ``trees`` (duplicates once), with start symbol ``start``."""
+    """A CFG holding every production of ``trees`` (duplicates once), with start symbol
+    ``start``."""
     productions: dict[nltk.grammar.Production, None] = {}
     for tree in trees:
         for production in tree.productions():
@@ -121,3 +125,99 @@ def token_stats(tokenizer, texts: Sequence[str], style: str, limit: int = 77) ->
         bracket_tokens=len(vocab_brackets),
         examples=" ".join(t.replace("</w>", "_") for t in first),
     )
+
+
+# ---------------------------------------------------------------- check the file, complete it
+
+#: One row per sentence: do the induced CFG's parses of its words equal the parse file's
+#: readings, and which trees does it get (all its parses).
+TREES = pa.schema(
+    [
+        pa.field("sentence_id", pa.int32()),  # null for an extra sentence (not in the LAVA files)
+        pa.field("source", pa.string(), nullable=False),  # lava | parse_file | extra
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("words", pa.list_(pa.string()), nullable=False),  # the terminals parsed
+        pa.field("n_file_readings", pa.int32(), nullable=False),
+        pa.field("n_parses", pa.int32(), nullable=False),
+        pa.field("match", pa.bool_()),  # parses == file readings; null where the file has none
+        pa.field("words_match_file", pa.bool_()),  # words == the file trees' leaves; null if none
+        pa.field("missing", pa.int32(), nullable=False),  # file readings the parser did not give
+        pa.field("unexpected", pa.int32(), nullable=False),  # parses not among the file readings
+        pa.field("trees", pa.list_(pa.string()), nullable=False),  # every parse, tree_key form
+        pa.field("unknown_words", pa.list_(pa.string()), nullable=False),  # not in the grammar
+    ]
+)
+
+
+def check_and_complete_trees(
+    parses: Mapping[int, Sequence[Tree]],
+    texts: Mapping[int, str],
+    extra: Sequence[str] = (),
+    start: str = "S",
+) -> pa.Table:
+    """Chart-parse every sentence with the CFG induced from all of ``parses`` (schema
+    :data:`TREES`).
+
+    ``parses``: sentenceID -> the parse file's readings; ``texts``: sentenceID -> its text
+    (``lava.json``); ``extra``: more sentences to give trees. A sentence with a text is parsed
+    from its text's words, one with readings only from their leaves. Mismatches are rows, not
+    errors.
+    """
+    grammar = induce_grammar([t for trees in parses.values() for t in trees], start=start)
+    rows: dict[str, list] = {name: [] for name in TREES.names}
+    known = {sym for p in grammar.productions() for sym in p.rhs() if isinstance(sym, str)}
+
+    def add(sid: int | None, source: str, text: str, words: list[str]) -> None:
+        file_trees = list(parses.get(sid, ())) if sid is not None else []
+        got = parse_all(grammar, words)
+        got_keys = {tree_key(t) for t in got}
+        file_keys = {tree_key(t) for t in file_trees}
+        rows["sentence_id"].append(sid)
+        rows["source"].append(source)
+        rows["text"].append(text)
+        rows["words"].append(words)
+        rows["n_file_readings"].append(len(file_keys))
+        rows["n_parses"].append(len(got))
+        rows["match"].append(got_keys == file_keys if file_keys else None)
+        rows["words_match_file"].append(
+            all(t.leaves() == words for t in file_trees) if file_trees else None
+        )
+        rows["missing"].append(len(file_keys - got_keys))
+        rows["unexpected"].append(len(got_keys - file_keys) if file_keys else 0)
+        rows["trees"].append([tree_key(t) for t in got])
+        rows["unknown_words"].append(sorted({w for w in words if w not in known}))
+
+    for sid in sorted(set(parses) | set(texts)):
+        if sid in texts:
+            add(sid, "lava", texts[sid], sentence_words(texts[sid]))
+        else:  # a parse-file entry without a lava.json sentence: its words are the leaves
+            leaves = list(parses[sid][0].leaves())
+            add(sid, "parse_file", " ".join(leaves), leaves)
+    for text in extra:
+        add(None, "extra", text, sentence_words(text))
+    return pa.table(rows, schema=TREES)
+
+
+def trees_summary(table: pa.Table) -> dict[str, object]:
+    """Counts of a :data:`TREES` table, and the sentence ids of every mismatch."""
+    rows = table.to_pylist()
+    with_file = [r for r in rows if r["match"] is not None]
+    without = [r for r in rows if r["match"] is None]
+    return {
+        "sentences": len(rows),
+        "with_file_readings": len(with_file),
+        "matched": sum(r["match"] for r in with_file),
+        "mismatched": sum(not r["match"] for r in with_file),
+        "mismatched_words_differ": sum(
+            not r["match"] and r["words_match_file"] is False for r in with_file
+        ),
+        "without_file_readings": len(without),
+        "completed": sum(r["n_parses"] > 0 for r in without),
+        "unparsed": sum(r["n_parses"] == 0 for r in without),
+        "mismatch_ids": [r["sentence_id"] for r in with_file if not r["match"]],
+        "unparsed_ids": [r["sentence_id"] for r in without if r["n_parses"] == 0],
+        "unknown_words": dict(sorted(Counter(w for r in rows for w in r["unknown_words"]).items())),
+        "parses_per_sentence": {
+            str(k): v for k, v in sorted(Counter(r["n_parses"] for r in rows).items())
+        },
+    }

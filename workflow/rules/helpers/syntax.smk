@@ -25,10 +25,14 @@ def syntax_relevance_figures():
 def syntax_final_output():
     """E3's tables and figures for the configured dataset and CLIP model."""
     folder = syntax_folder()
+    data = result_path(f"syntax/{config['syntax']['dataset']}")
     return [
         f"{folder}/table.md",
         f"{folder}/table.csv",
         f"{folder}/loss.png",
+        f"{data}/decisions.parquet",
+        f"{data}/trees.parquet",
+        f"{data}/trees.json",
     ] + syntax_relevance_figures()
 
 
