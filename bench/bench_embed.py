@@ -1,7 +1,8 @@
 """Image embedding: images/s from the project's pre-resized shards vs the thesis's per-item way.
 
     python bench/bench_embed.py --device cpu     # same model and images, ratio of the two ways
-    python bench/bench_embed.py --device cuda    # ViT-B/32 and ViT-L/14 (random weights), batch sizes
+    # ViT-B/32 and ViT-L/14 (random weights), batch sizes:
+    python bench/bench_embed.py --device cuda
 
 CPU: a tiny CLIP with a real 224 px input (so preprocessing costs what it costs for the real
 models), N synthetic 640×480 JPEG photos. Cases:

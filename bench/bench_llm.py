@@ -1,7 +1,8 @@
 """LLM association (E5): generated tokens/s, batched (left-padded) vs one prompt at a time.
 
     python bench/bench_llm.py --device cpu            # tiny Falcon, batched vs one at a time
-    python bench/bench_llm.py --device cuda           # falcon-7b's architecture, random bf16 weights
+    # falcon-7b's architecture, random bf16 weights:
+    python bench/bench_llm.py --device cuda
 
 Every case generates a fixed number of tokens after a fixed prompt (``min_new_tokens =
 max_new_tokens``, so no early stop) through ``semspace.experiments.association.generate_ids``,
@@ -87,7 +88,8 @@ def make_prompts(n: int, length: int, vocab: int, seed: int = 0):
 
 
 def run_generation(model, prompts, batch_size: int, new_tokens: int) -> int:
-    """Generate ``new_tokens`` after each prompt, ``batch_size`` prompts at a time; return tokens made."""
+    """Generate ``new_tokens`` after each prompt, ``batch_size`` prompts at a time; return tokens
+    made."""
     from semspace.experiments.association import Decoding, generate_ids
 
     fixed = Decoding(max_new_tokens=new_tokens, min_new_tokens=new_tokens)  # no early stop
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = []
     with torch.inference_mode():
         for batch_size in sizes:
-            # CPU: the same prompts in every case, so the ratio compares like with like; GPU: one batch.
+            # CPU: the same prompts in every case, so the ratio compares like with like; GPU: one
+            # batch.
             n = batch_size if cuda else (args.prompts or (8 if args.quick else 16))
             prompts = make_prompts(n, prompt_tokens, arch["vocab_size"]).to(args.device)
             made = run_generation(model, prompts, batch_size, new_tokens)
@@ -178,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         else f"tiny Falcon (random weights), fp32, {torch.get_num_threads()} thread(s)"
     )
     print(
-        f"LLM generation on {args.device}: {title}, {parameter_count(arch) / 1e6:.1f} M parameters\n"
+        f"LLM generation on {args.device}: {title}, "
+        f"{parameter_count(arch) / 1e6:.1f} M parameters\n"
     )
     print(common.markdown_table(cases))
     if cuda:

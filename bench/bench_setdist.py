@@ -43,7 +43,8 @@ def real_or_synthetic_sets(n: int) -> tuple[list[list[str]], str]:
 
 
 def synthetic_sets(n: int, vocab: int = 20000, draws: int = 168, seed: int = 0) -> list[list[str]]:
-    """``draws`` Zipf(1)-weighted tokens per set with repeats: ≈120 distinct from 20k at the defaults."""
+    """``draws`` Zipf(1)-weighted tokens per set with repeats: ≈120 distinct from 20k at the
+    defaults."""
     return [[str(t) for t in row] for row in synthetic_indices(n, vocab, draws, seed)]
 
 
@@ -72,14 +73,19 @@ if kind == "real":
 else:
     rows = synthetic_indices(n, vocab, draws, 0)
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    X = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows), indptr), shape=(n, vocab))
+    X = sp.csr_matrix(
+        (np.ones(indptr[-1], np.float32), np.concatenate(rows), indptr), shape=(n, vocab)
+    )
 from semspace.experiments.setdist import default_block_rows
 t = time.perf_counter()
-r = set_distances(X, top_k=10, keep_matrices=False, block_rows=default_block_rows(n, int({memory_gb} * (1 << 30))))
+block_rows = default_block_rows(n, int({memory_gb} * (1 << 30)))
+r = set_distances(X, top_k=10, keep_matrices=False, block_rows=block_rows)
 elapsed = time.perf_counter() - t
 s = histogram_summary(r.histogram, n)
-print(json.dumps({{"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "mean_set_size": float(np.diff(X.indptr).mean()), "vocabulary": int((np.diff(X.tocsc().indptr) > 0).sum()),
+peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": elapsed, "peak_rss_mb": peak_rss_mb,
+                  "mean_set_size": float(np.diff(X.indptr).mean()),
+                  "vocabulary": int((np.diff(X.tocsc().indptr) > 0).sum()),
                   "neighbour_rows": r.neighbours.num_rows, "summary": s}}))
 """
 
@@ -242,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(cases))
     print("\nratios: " + ", ".join(f"{k} = {v:.1f}x" for k, v in ratios.items()))
     print(
-        f"goal: matrices >= 100x faster than pdist -> {'met' if ratios['matrices_vs_pdist'] >= 100 else 'MISSED'}"
+        "goal: matrices >= 100x faster than pdist -> "
+        f"{'met' if ratios['matrices_vs_pdist'] >= 100 else 'MISSED'}"
     )
 
     scaling = []
@@ -265,11 +272,13 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             print(
-                f"scaling n={size}: {record['seconds']:.1f} s, peak RSS {record['peak_rss_mb']:.0f} MB",
+                f"scaling n={size}: {record['seconds']:.1f} s, "
+                f"peak RSS {record['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
         print(
-            "\nScaling, streaming mode (summary + top-10, no n×n matrix; each one run in a subprocess)\n"
+            "\nScaling, streaming mode "
+            "(summary + top-10, no n×n matrix; each one run in a subprocess)\n"
         )
         print(markdown_table(scaling))
     write_json(

@@ -31,7 +31,8 @@ def time_it(
 ) -> list[float]:
     """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls.
 
-    ``sync`` (e.g. ``torch.cuda.synchronize``) is called after each call so that GPU work is counted.
+    ``sync`` (e.g. ``torch.cuda.synchronize``) is called after each call so that GPU work is
+    counted.
     """
     for _ in range(warmup):
         fn()
@@ -53,7 +54,8 @@ def median(values: Sequence[float]) -> float:
 
 @dataclasses.dataclass
 class Case:
-    """One measured case: what ran (``name``), on what size (``n``), its timings and derived rates."""
+    """One measured case: what ran (``name``), on what size (``n``), its timings and derived
+    rates."""
 
     bench: str
     name: str
@@ -99,7 +101,8 @@ def _fmt(value: Any) -> str:
 def markdown_table(
     rows: Sequence[dict[str, Any] | Case], columns: Sequence[str] | None = None
 ) -> str:
-    """A GitHub Markdown table of dict rows (or :class:`Case` records: name, n, median, rate, speed-up)."""
+    """A GitHub Markdown table of dict rows (or :class:`Case` records: name, n, median, rate,
+    speed-up)."""
     if rows and isinstance(rows[0], Case):
         ratio = speedups(rows)  # type: ignore[arg-type]
         rows = [
@@ -153,7 +156,8 @@ def _gpu_names() -> list[str]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, Python/torch versions and GPU names (from ``nvidia-smi``), for the record."""
+    """CPU model, cores, Python/torch versions and GPU names (from ``nvidia-smi``), for the
+    record."""
     info: dict[str, Any] = {
         "host": platform.node(),
         "platform": platform.platform(),
@@ -197,7 +201,8 @@ def write_json(name: str, payload: dict[str, Any], out_dir: Path | None = None) 
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the flags every benchmark accepts (``--device``, ``--repeats``, ``--quick``)."""
+    """An argument parser with the flags every benchmark accepts (``--device``, ``--repeats``,
+    ``--quick``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per case")

@@ -36,7 +36,8 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def one_torch_thread():
-    """One torch thread: on a shared CPU, more threads than free cores slow small models many times."""
+    """One torch thread: on a shared CPU, more threads than free cores slow small models many
+    times."""
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()
     torch.set_num_threads(1)

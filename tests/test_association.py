@@ -1,4 +1,5 @@
-"""E5's LLM branch: chaining, resumable shards, token sets, and batched generation on a tiny Falcon."""
+"""E5's LLM branch: chaining, resumable shards, token sets, and batched generation on a tiny
+Falcon."""
 
 from __future__ import annotations
 

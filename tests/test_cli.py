@@ -81,7 +81,7 @@ def _rules_and_commands():
     rules_dir = Path(__file__).resolve().parents[1] / "workflow" / "rules"
     for smk in sorted(rules_dir.glob("*.smk")):
         text = smk.read_text()
-        blocks = re.split(r"^(?:rule|checkpoint) ", text, flags=re.M)[1:]
+        blocks = re.split(r"^(?:rule|checkpoint) ", text, flags=re.MULTILINE)[1:]
         for block in blocks:
             name = block.split(":", 1)[0].strip()
             shell = re.search(r'shell:\s*\n\s*"semspace ([a-z0-9-]+)(?: ([a-z0-9-]+))?', block)
@@ -102,7 +102,7 @@ def test_every_rule_is_named_after_its_command() -> None:
 def test_full_disk_is_one_line_exit_2(monkeypatch, capsys, tmp_path) -> None:
     import errno
 
-    import semspace.cli as cli
+    from semspace import cli
 
     def full(args):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out.parquet"))

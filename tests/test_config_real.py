@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_workflow import repository_copy
 
 VENV_BIN = Path(sys.executable).parent
@@ -41,6 +40,7 @@ def dry_run(repo: Path) -> subprocess.CompletedProcess:
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
 
 

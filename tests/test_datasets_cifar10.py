@@ -25,7 +25,8 @@ from semspace.errors import InputFormatError
 
 
 def _official_batch(images: np.ndarray, labels: list[int], name: str) -> dict[bytes, object]:
-    """A batch dict exactly as in cifar-10-python.tar.gz: byte keys, rows = R plane, G plane, B plane."""
+    """A batch dict exactly as in cifar-10-python.tar.gz: byte keys, rows = R plane, G plane, B
+    plane."""
     rows = []
     for image in images:  # written plane by plane with plain loops, independently of the reader
         row = [int(image[y, x, c]) for c in range(3) for y in range(32) for x in range(32)]
@@ -60,8 +61,14 @@ def cifar_root(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray], dict[str, l
     test_imgs = rng.integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     test_imgs[0, 1, 2] = (10, 20, 30)  # a pixel to find by hand: row 1, column 2
     _dump(_official_batch(test_imgs, [9, 0, 4, 4], "testing batch 1 of 1"), folder / "test_batch")
-    _dump({b"num_cases_per_batch": 3, b"label_names": [c.encode() for c in CLASSES], b"num_vis": 3072},
-          folder / "batches.meta")  # fmt: skip
+    _dump(
+        {
+            b"num_cases_per_batch": 3,
+            b"label_names": [c.encode() for c in CLASSES],
+            b"num_vis": 3072,
+        },
+        folder / "batches.meta",
+    )
     images["train"], labels["train"] = np.concatenate(train_images), train_labels
     images["test"], labels["test"] = test_imgs, [9, 0, 4, 4]
     return tmp_path / "cifar10", images, labels

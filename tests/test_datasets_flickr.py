@@ -1,4 +1,5 @@
-"""Flickr8k/30k Karpathy captions and Flickr30k Entities phrases + boxes, from hand-written files."""
+"""Flickr8k/30k Karpathy captions and Flickr30k Entities phrases + boxes, from hand-written
+files."""
 
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ def test_demo_scenes_round_trip_through_the_readers(tmp_path: Path) -> None:
 def test_entities_official_train_list_overlaps_karpathy_test_and_the_option_fixes_it(
     tmp_path: Path,
 ) -> None:
-    """Image 3 is Entities train (train.txt) but Karpathy test: the check stops; `karpathy` agrees."""
+    """Image 3 is Entities train (train.txt) but Karpathy test: the check stops; `karpathy`
+    agrees."""
     from semspace.experiments.retrieval import SplitOverlapError, check_disjoint_images
 
     f30k = write_flickr30k(tmp_path / "flickr30k")

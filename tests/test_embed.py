@@ -1,4 +1,5 @@
-"""semspace.embed: unit-norm, deterministic, batch-independent embeddings; the resumable shard stage."""
+"""semspace.embed: unit-norm, deterministic, batch-independent embeddings; the resumable shard
+stage."""
 
 from __future__ import annotations
 

@@ -526,7 +526,7 @@ def test_real_vwsd_trial_images(tmp_path: Path) -> None:
     assert np.abs(np.asarray(images[png]).astype(int) - expected).max() <= 1
 
 
-# ---------------------------------------------------------------- extreme aspect ratios (issue 17.2)
+# ------------------------------------------------------- extreme aspect ratios (issue 17.2)
 
 
 def _strip(width: int, colour: tuple[int, int, int]) -> Image.Image:

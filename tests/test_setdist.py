@@ -1,4 +1,5 @@
-"""Set distances (E5) against Python sets and scipy's pdist, in full and streaming (blocked) modes."""
+"""Set distances (E5) against Python sets and scipy's pdist, in full and streaming (blocked)
+modes."""
 
 from __future__ import annotations
 

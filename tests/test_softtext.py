@@ -167,8 +167,16 @@ def test_text_cache_embeds_distinct_texts_once(
     names = list(st_classes())
 
     def run():
-        return st.evaluate([f"k{i}" for i in range(n)], labels, top1, top2, images, names, st.make_prompts(),
-                           lambda texts: embed.embed_texts(clip, texts, batch_size=64, cache=cache))  # fmt: skip
+        return st.evaluate(
+            [f"k{i}" for i in range(n)],
+            labels,
+            top1,
+            top2,
+            images,
+            names,
+            st.make_prompts(),
+            lambda texts: embed.embed_texts(clip, texts, batch_size=64, cache=cache),
+        )
 
     first = run()
     pairs = {(c, int(a) if c != a else int(b)) for a, b in zip(top1, top2) for c in range(10)}
@@ -243,8 +251,16 @@ def test_evaluate_against_a_plain_loop() -> None:
 
 
 def test_align_by_key() -> None:
-    top2 = pa.table({"key": ["a", "b", "c"], "label": [1, 2, 3], "top1": [4, 5, 6], "top2": [7, 8, 9],
-                     "p1": [0.5] * 3, "p2": [0.2] * 3})  # fmt: skip
+    top2 = pa.table(
+        {
+            "key": ["a", "b", "c"],
+            "label": [1, 2, 3],
+            "top1": [4, 5, 6],
+            "top2": [7, 8, 9],
+            "p1": [0.5] * 3,
+            "p2": [0.2] * 3,
+        }
+    )
     emb = np.arange(8, dtype=np.float32).reshape(4, 2)
     keys, labels, top1, second, kept, missing = st.align(["c", "zz", "a", "b"], emb, top2)
     assert keys == ["c", "a", "b"] and labels.tolist() == [3, 1, 2] and missing == ["zz"]
@@ -258,14 +274,33 @@ def test_align_by_key() -> None:
 def test_table_has_paper_column_beside_ours() -> None:
     accuracy = pa.Table.from_pylist(
         [
-            {"prompt": "hard", "template": "a photo of a {class}.", "n_images": 8, "n_correct": 6,
-             "accuracy": 0.75, "n_texts": 10},
-            {"prompt": "looks_like", "template": "t", "n_images": 8, "n_correct": 2, "accuracy": 0.25,
-             "n_texts": 30},
-            {"prompt": "mine", "template": "t", "n_images": 8, "n_correct": 8, "accuracy": 1.0, "n_texts": 30},
+            {
+                "prompt": "hard",
+                "template": "a photo of a {class}.",
+                "n_images": 8,
+                "n_correct": 6,
+                "accuracy": 0.75,
+                "n_texts": 10,
+            },
+            {
+                "prompt": "looks_like",
+                "template": "t",
+                "n_images": 8,
+                "n_correct": 2,
+                "accuracy": 0.25,
+                "n_texts": 30,
+            },
+            {
+                "prompt": "mine",
+                "template": "t",
+                "n_images": 8,
+                "n_correct": 8,
+                "accuracy": 1.0,
+                "n_texts": 30,
+            },
         ],
         schema=st.ACCURACY,
-    )  # fmt: skip
+    )
     table = rp.accuracy_table(accuracy)
     rows = {r["prompt"]: r for r in table.to_pylist()}
     assert rows["hard"]["accuracy"] == 75.0 and rows["hard"]["paper"] == 96.19
@@ -285,8 +320,12 @@ def test_umap_figure(tmp_path: Path) -> None:
     assert xy.shape == (63, 2) and np.isfinite(xy).all()
     labels = np.repeat(np.arange(3), 20)
     # Points of one class lie closer to each other than to the other classes in the map.
-    within = np.mean([np.linalg.norm(xy[:60][labels == c] - xy[:60][labels == c].mean(0), axis=1).mean()
-                      for c in range(3)])  # fmt: skip
+    within = np.mean(
+        [
+            np.linalg.norm(xy[:60][labels == c] - xy[:60][labels == c].mean(0), axis=1).mean()
+            for c in range(3)
+        ]
+    )
     spread = np.linalg.norm(xy[:60] - xy[:60].mean(0), axis=1).mean()
     assert within < spread
     out = tmp_path / "umap.png"
@@ -306,9 +345,26 @@ def _cli_inputs(tmp_path: Path, clip_dim: int) -> tuple[Path, list[str]]:
 
     root = tmp_path / "cifar"
     write_synthetic_cifar10(root, train_per_batch=10, test=20, seed=0)
-    status = main(["softtext", "classifier", "--root", str(root), "--checkpoint", str(tmp_path / "ck.pt"),
-                   "--top2", str(tmp_path / "top2.parquet"), "--metrics", str(tmp_path / "metrics.json"),
-                   "--arch", "cifar_resnet8", "--epochs", "1", "--device", "cpu"])  # fmt: skip
+    status = main(
+        [
+            "softtext",
+            "classifier",
+            "--root",
+            str(root),
+            "--checkpoint",
+            str(tmp_path / "ck.pt"),
+            "--top2",
+            str(tmp_path / "top2.parquet"),
+            "--metrics",
+            str(tmp_path / "metrics.json"),
+            "--arch",
+            "cifar_resnet8",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert status == 0
     rng = np.random.default_rng(0)
     shards = []
@@ -335,10 +391,24 @@ def test_score_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
         name: tmp_path / f"{name}.parquet"
         for name in ("predictions", "accuracy", "confusion", "texts")
     }
-    args = ["softtext", "score", "--top2", str(tmp_path / "top2.parquet"), "--embeddings", *shards,
-            "--model", str(tiny_clip_dir), "--dataset-root", str(root), "--relations",
-            json.dumps({"like": "like", "resembles": "resembles"}), "--text-cache", str(tmp_path / "cache.parquet"),
-            "--device", "cpu"] + [a for name, path in out.items() for a in (f"--{name}", str(path))]  # fmt: skip
+    args = [
+        "softtext",
+        "score",
+        "--top2",
+        str(tmp_path / "top2.parquet"),
+        "--embeddings",
+        *shards,
+        "--model",
+        str(tiny_clip_dir),
+        "--dataset-root",
+        str(root),
+        "--relations",
+        json.dumps({"like": "like", "resembles": "resembles"}),
+        "--text-cache",
+        str(tmp_path / "cache.parquet"),
+        "--device",
+        "cpu",
+    ] + [a for name, path in out.items() for a in (f"--{name}", str(path))]
     assert main(args) == 0
     accuracy = pq.read_table(out["accuracy"], schema=st.ACCURACY).to_pylist()
     assert [r["prompt"] for r in accuracy] == ["hard", "like", "resembles"]
@@ -365,18 +435,60 @@ def test_report_command(tiny_clip_dir: Path, tmp_path: Path) -> None:
         name: str(tmp_path / f"{name}.parquet")
         for name in ("predictions", "accuracy", "confusion", "texts")
     }
-    assert main(["softtext", "score", "--top2", str(tmp_path / "top2.parquet"), "--embeddings", *shards,
-                 "--model", str(tiny_clip_dir), "--dataset-root", str(root), "--device", "cpu"]
-                + [a for name, path in scored.items() for a in (f"--{name}", path)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "softtext",
+                "score",
+                "--top2",
+                str(tmp_path / "top2.parquet"),
+                "--embeddings",
+                *shards,
+                "--model",
+                str(tiny_clip_dir),
+                "--dataset-root",
+                str(root),
+                "--device",
+                "cpu",
+            ]
+            + [a for name, path in scored.items() for a in (f"--{name}", path)]
+        )
+        == 0
+    )
     figures = {
         name: tmp_path / f"{name}.png" for name in ("confusion-png", "umap-hard", "umap-soft")
     }
-    assert main(["softtext", "report", "--accuracy", scored["accuracy"], "--confusion", scored["confusion"],
-                 "--texts", scored["texts"], "--top2", str(tmp_path / "top2.parquet"),
-                 "--classifier-metrics", str(tmp_path / "metrics.json"), "--embeddings", *shards,
-                 "--dataset-root", str(root), "--umap-neighbors", "5",
-                 "--table-md", str(tmp_path / "table.md"), "--table-csv", str(tmp_path / "table.csv"), "--demo"]
-                + [a for name, path in figures.items() for a in (f"--{name}", str(path))]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "softtext",
+                "report",
+                "--accuracy",
+                scored["accuracy"],
+                "--confusion",
+                scored["confusion"],
+                "--texts",
+                scored["texts"],
+                "--top2",
+                str(tmp_path / "top2.parquet"),
+                "--classifier-metrics",
+                str(tmp_path / "metrics.json"),
+                "--embeddings",
+                *shards,
+                "--dataset-root",
+                str(root),
+                "--umap-neighbors",
+                "5",
+                "--table-md",
+                str(tmp_path / "table.md"),
+                "--table-csv",
+                str(tmp_path / "table.csv"),
+                "--demo",
+            ]
+            + [a for name, path in figures.items() for a in (f"--{name}", str(path))]
+        )
+        == 0
+    )
     md = (tmp_path / "table.md").read_text()
     assert (
         "| hard | hard text |" in md

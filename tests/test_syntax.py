@@ -248,9 +248,24 @@ def test_table_command_writes_markdown_html_csv_and_loss_figure(tmp_path, demo_f
         pa.table({"loss": np.linspace(2.0, 1.0, 30)}), tmp_path / "bracket_b4" / "l.parquet"
     )
     out = tmp_path / "report"
-    argv = ["syntax", "table", "--summaries", *map(str, paths), "--tokens", str(tmp_path / "tokens.parquet"),
-            "--counts", str(tmp_path / "counts.json"), "--loss-logs", str(tmp_path / "bracket_b4" / "l.parquet"),
-            "--md", str(out / "e3.md"), "--csv", str(out / "e3.csv"), "--loss-figure", str(out / "loss.png")]  # fmt: skip
+    argv = [
+        "syntax",
+        "table",
+        "--summaries",
+        *map(str, paths),
+        "--tokens",
+        str(tmp_path / "tokens.parquet"),
+        "--counts",
+        str(tmp_path / "counts.json"),
+        "--loss-logs",
+        str(tmp_path / "bracket_b4" / "l.parquet"),
+        "--md",
+        str(out / "e3.md"),
+        "--csv",
+        str(out / "e3.csv"),
+        "--loss-figure",
+        str(out / "loss.png"),
+    ]
     assert main(argv + (["--demo"] if demo_flag else [])) == 0
     md, html = (out / "e3.md").read_text(), (out / "e3.html").read_text()
     # rows sorted text first; the paper's 50 % beside text only, 83.66 beside bracket batch 4

@@ -323,7 +323,10 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     c_html = (out / "c.html").read_text()
     assert "<table" in c_html and DEMO_NOTE not in c_html
     csv_lines = (out / "c.csv").read_text().splitlines()
-    header = "item,target,phrase,hit:word,hit:phrase,hit:definition/wup_hypernym,hit:gloss_only/wup_hypernym"
+    header = (
+        "item,target,phrase,hit:word,hit:phrase,"
+        "hit:definition/wup_hypernym,hit:gloss_only/wup_hypernym"
+    )
     assert csv_lines[0] == header
     assert len(csv_lines) == n + 1
     # the phrase column holds each item's phrase, not the phrase prompt's hits

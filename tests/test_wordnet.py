@@ -164,7 +164,8 @@ def test_wup_hypernym_uses_sole_hypernym_and_strict_maximum() -> None:
     }
     sel = FakeSelector(TABLE, sims)
     choice = sel.choose("wup_hypernym", "word", "word context")
-    # t1 scores max(0.5, 0.6) via h1 (its own 0.99 is never asked); t2 0.7; t3 ties at 0.7: first kept
+    # t1 scores max(0.5, 0.6) via h1 (its own 0.99 is never asked); t2 0.7; t3 ties at 0.7: first
+    # kept
     assert (choice.synset, choice.similarity) == ("t2", 0.7)
     assert choice.gloss == "definition of t2"
     assert ("t1", "s1") not in sel.asked and ("h1", "s1") in sel.asked and ("t2", "s2") in sel.asked

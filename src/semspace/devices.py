@@ -87,7 +87,8 @@ def under_slurm() -> bool:
 
 
 def slurm_visible_device() -> str | None:
-    """First device of the job's ``CUDA_VISIBLE_DEVICES`` as SLURM set it; None when it gave none."""
+    """First device of the job's ``CUDA_VISIBLE_DEVICES`` as SLURM set it; None when it gave
+    none."""
     ids = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     return None if not ids or ids[0].startswith("-") else ids[0]
 

@@ -4,7 +4,8 @@ A file is fetched into ``<dest>.part`` (continued with an HTTP ``Range`` request
 interruption), its size and SHA-256 checked, and only then renamed onto ``dest``. An HTML page
 where a file was expected is a failed download. URLs without a published digest have the digest
 of their first download recorded in a lock file (``downloads.lock.json``) and checked on every
-later download; hub models are pinned there by the commit their revision resolved to. A dataset is fetched
+later download; hub models are pinned there by the commit their revision resolved to. A dataset is
+fetched
 into ``.<out>.download/`` beside its final folder and renamed at the end, so a killed job leaves
 nothing that a later run would trust, and the next run resumes from the partial files.
 """
@@ -541,7 +542,8 @@ def extract(archive: Path | str, dest: Path | str) -> list[str]:
                     ):
                         raise InputFormatError(
                             archive,
-                            f"link {m.name!r} -> {m.linkname!r} points outside {dest}; refusing to extract",
+                            f"link {m.name!r} -> {m.linkname!r} points outside {dest}; "
+                            "refusing to extract",
                         )
                 elif not (m.isfile() or m.isdir()):
                     raise InputFormatError(

@@ -117,7 +117,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``path``; swap it in for ``path`` if the block succeeds.
+    """Yield a fresh temporary folder beside ``path``; swap it in for ``path`` if the block
+    succeeds.
 
     For outputs that are folders (save_pretrained models): a killed job leaves no half-made folder.
     """

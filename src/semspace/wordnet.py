@@ -124,7 +124,8 @@ def prepare_wordnet(out: str | Path, source: str | Path = DEBIAN_WORDNET) -> Pat
         packages = sorted({DEBIAN_PACKAGE.get(name, "wordnet-base") for name in missing})
         raise WordNetUnavailable(
             f"{source / missing[0]} is missing ({len(missing)} WordNet file(s) absent: "
-            f"{', '.join(missing)}); install them with `sudo apt-get install {' '.join(packages)}`, "
+            f"{', '.join(missing)}); "
+            f"install them with `sudo apt-get install {' '.join(packages)}`, "
             "or run `semspace wordnet prepare --download` where the internet is reachable"
         )
     corpus = Path(out) / "corpora" / "wordnet"
@@ -181,7 +182,8 @@ def load_wordnet() -> Any:
             wordnet.ensure_loaded()
     except LookupError:
         raise WordNetUnavailable(
-            "WordNet is not available to NLTK; run `semspace wordnet prepare --out resources/nltk_data` "
+            "WordNet is not available to NLTK; "
+            "run `semspace wordnet prepare --out resources/nltk_data` "
             "(offline, from Debian's wordnet-base) or `semspace wordnet prepare --download`, "
             "or point $NLTK_DATA at a folder holding corpora/wordnet"
         ) from None
@@ -291,7 +293,8 @@ class GlossSelector:
         return min((d + db[name] for name, d in da.items() if name in db), default=None)
 
     def _ancestors(self, s: Any) -> dict[str, tuple[int, str, Any]]:
-        """NLTK's ``common_hypernyms`` set of ``s`` (itself included): name → (min_depth, name, synset)."""
+        """NLTK's ``common_hypernyms`` set of ``s`` (itself included): name → (min_depth, name,
+        synset)."""
         key = s.name()
         if key not in self._hypernym_sets:
             # the same synsets as NLTK's _iter_hypernym_lists: s and all (instance) hypernyms
@@ -419,7 +422,8 @@ def _lesk(sel: GlossSelector, target: str, phrase: str) -> GlossChoice:
 
 
 def _first_sense(sel: GlossSelector, target: str, phrase: str) -> GlossChoice:
-    """Most frequent sense: WordNet's first synset of the target (synsets are ordered by frequency)."""
+    """Most frequent sense: WordNet's first synset of the target (synsets are ordered by
+    frequency)."""
     targets, note = _target_synsets_or_note(sel, target)
     if note:
         return note

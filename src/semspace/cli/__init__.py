@@ -54,7 +54,9 @@ def run_command(args: argparse.Namespace) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semspace",
-        description="Stages of the semspace workflow. Each rule of the Snakefile calls one of these.",
+        description=(
+            "Stages of the semspace workflow. Each rule of the Snakefile calls one of these."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"semspace {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")

@@ -73,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--mirror",
         default=None,
-        help="base URL that serves every source as <mirror>/<host>/<path> (config downloads_mirror)",
+        help=(
+            "base URL that serves every source as <mirror>/<host>/<path> (config downloads_mirror)"
+        ),
     )
     common(d)
     d.set_defaults(func=_dataset)

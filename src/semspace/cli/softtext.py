@@ -103,8 +103,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="a photo of a {class} {rel} a {other}.",
         help="soft prompt; {rel}: relation phrase, {other}: a top-2 class (softtext.prompts.soft)",
     )
-    score.add_argument("--relations", default='{"like": "like", "looks_like": "looks like", "resembles": "resembles"}',
-                       help="JSON object: prompt name -> relation phrase")  # fmt: skip
+    score.add_argument(
+        "--relations",
+        default='{"like": "like", "looks_like": "looks like", "resembles": "resembles"}',
+        help="JSON object: prompt name -> relation phrase",
+    )
     score.add_argument(
         "--text-cache", default=None, help="text-embedding cache file (reused across runs)"
     )
@@ -186,10 +189,17 @@ def _classifier(args: argparse.Namespace) -> int:
     dtype = resolve_dtype(args.dtype, device)
     classes = read_label_names(args.root)
     cfg = TrainConfig(
-        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
-        cifar_stem=args.cifar_stem, seed=args.seed,
-    )  # fmt: skip
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        augment=args.augment,
+        cifar_stem=args.cifar_stem,
+        seed=args.seed,
+    )
     train_data = load_split(args.root, "train", limit=args.train_limit or None)
     log.info(
         "training %s on %d images (%s, %s) for %d epochs",
@@ -207,8 +217,14 @@ def _classifier(args: argparse.Namespace) -> int:
     keys = [image_key("test", i) for i in range(len(test.labels))]
     table = top2_table(keys, test.labels, probs)
     write_parquet(table, args.top2, schema=TOP2)
-    metrics = {**top2_metrics(table), "arch": cfg.arch, "epochs": cfg.epochs, "train_images": len(train_data.labels),
-               "config": cfg.__dict__, "history": history}  # fmt: skip
+    metrics = {
+        **top2_metrics(table),
+        "arch": cfg.arch,
+        "epochs": cfg.epochs,
+        "train_images": len(train_data.labels),
+        "config": cfg.__dict__,
+        "history": history,
+    }
     write_json(metrics, args.metrics)
     log.info(
         "classifier test accuracy %.4f (top-2 %.4f) on %d images",
@@ -272,15 +288,25 @@ def _score(args: argparse.Namespace) -> int:
         return embed_texts(clip, texts, batch_size=args.batch_size, cache=cache)
 
     result = st.evaluate(keys, labels, top1, second, embeddings, classes, prompts, embed)
-    log.info("%d distinct candidate texts (of %d candidate slots); text cache %s",
-             distinct["texts"], len(keys) * len(classes) * len(prompts), args.text_cache or "(none)")  # fmt: skip
+    log.info(
+        "%d distinct candidate texts (of %d candidate slots); text cache %s",
+        distinct["texts"],
+        len(keys) * len(classes) * len(prompts),
+        args.text_cache or "(none)",
+    )
     write_parquet(result.predictions, args.predictions, schema=st.PREDICTIONS)
     write_parquet(result.accuracy, args.accuracy, schema=st.ACCURACY)
     write_parquet(result.confusion, args.confusion, schema=st.CONFUSION)
     write_parquet(result.texts, args.texts, schema=st.TEXTS)
     for row in result.accuracy.to_pylist():
-        log.info("%-12s accuracy %.4f (%d/%d, %d texts)", row["prompt"], row["accuracy"], row["n_correct"],
-                 row["n_images"], row["n_texts"])  # fmt: skip
+        log.info(
+            "%-12s accuracy %.4f (%d/%d, %d texts)",
+            row["prompt"],
+            row["accuracy"],
+            row["n_correct"],
+            row["n_images"],
+            row["n_texts"],
+        )
     return 0
 
 
@@ -320,12 +346,27 @@ def _report(args: argparse.Namespace) -> int:
         rows = texts.filter(pc.equal(texts.column("prompt"), prompt))
         text_vectors = np.asarray(rows.column("embedding").to_pylist(), dtype=np.float32)
         text_classes = rows.column("class").to_numpy().astype(np.int64)
-        xy = rp.umap_coordinates(np.concatenate([embeddings[pick], text_vectors]), args.umap_neighbors,
-                                 args.umap_min_dist, args.seed)  # fmt: skip
-        title = (f"{args.dataset_name}, {args.model_name}: {prompt} text ({100 * acc[prompt]:.1f} %), "
-                 f"{len(pick)} images, {len(rows)} texts")  # fmt: skip
-        rp.plot_umap(xy[: len(pick)], labels[pick], xy[len(pick) :], text_classes, classes, title, out,
-                     demo=args.demo)  # fmt: skip
+        xy = rp.umap_coordinates(
+            np.concatenate([embeddings[pick], text_vectors]),
+            args.umap_neighbors,
+            args.umap_min_dist,
+            args.seed,
+        )
+        title = (
+            f"{args.dataset_name}, {args.model_name}: "
+            f"{prompt} text ({100 * acc[prompt]:.1f} %), "
+            f"{len(pick)} images, {len(rows)} texts"
+        )
+        rp.plot_umap(
+            xy[: len(pick)],
+            labels[pick],
+            xy[len(pick) :],
+            text_classes,
+            classes,
+            title,
+            out,
+            demo=args.demo,
+        )
         log.info("UMAP of %d images and %d %s texts -> %s", len(pick), len(rows), prompt, out)
     log.info("E4 table: %s, %s, %s", args.table_md, args.table_csv, html)
     return 0

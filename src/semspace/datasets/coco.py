@@ -41,7 +41,8 @@ def coco_id_from_name(name: str) -> int | None:
 
 
 def find_captions_file(path: str | Path, file: str = "dataset_coco.json") -> Path:
-    """``path`` itself, or, for a folder (an unpacked caption_datasets.zip), the ``file`` inside it."""
+    """``path`` itself, or, for a folder (an unpacked caption_datasets.zip), the ``file`` inside
+    it."""
     path = Path(path)
     if not path.is_dir():
         return path

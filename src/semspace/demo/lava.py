@@ -134,7 +134,9 @@ def write_demo_lava(
                 {
                     "contrastVariants": [f"{sid},{other}"],
                     "image_disambiguates": True,
-                    "logicalForm": f"(has:<<e,e>,t> ({hosts[reading].lower()}:<tr,e> $0) ({thing}:<tr,e> $1))",
+                    "logicalForm": (
+                        f"(has:<<e,e>,t> ({hosts[reading].lower()}:<tr,e> $0) ({thing}:<tr,e> $1))"
+                    ),
                     "sentenceID": sid,
                     "syntactic_tree": "(S (NP placeholder))",
                     "text": text,

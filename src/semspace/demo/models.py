@@ -73,7 +73,8 @@ def _check_out(out: str | Path) -> Path:
 
 
 def _save_atomically(out: Path, save) -> Path:
-    """Run ``save(tmp_dir)`` then move the folder onto ``out`` so a killed job leaves nothing half-made."""
+    """Run ``save(tmp_dir)`` then move the folder onto ``out`` so a killed job leaves nothing
+    half-made."""
     with atomic_dir(out) as tmp:
         save(tmp)
     return out
@@ -81,7 +82,8 @@ def _save_atomically(out: Path, save) -> Path:
 
 def learn_bpe_merges(words: dict[tuple[str, ...], int], n_merges: int) -> list[tuple[str, str]]:
     """Byte-pair merges learned greedily from word counts; ties go to the smallest pair, so the
-    result depends on nothing but the input (the ``tokenizers`` trainer breaks ties by hash order)."""
+    result depends on nothing but the input (the ``tokenizers`` trainer breaks ties by hash
+    order)."""
     corpus = {tuple(w): c for w, c in words.items()}
     merges: list[tuple[str, str]] = []
     while len(merges) < n_merges:
@@ -138,7 +140,8 @@ def train_clip_tokenizer(vocab_size: int, corpus: tuple[str, ...] = CORPUS):
     n_merges = vocab_size - len(base) - 2
     if n_merges < 1:
         raise ValueError(
-            f"vocab_size {vocab_size} too small for a byte-level CLIP vocabulary; use >= {len(base) + 3}"
+            f"vocab_size {vocab_size} too small for a byte-level CLIP vocabulary; "
+            f"use >= {len(base) + 3}"
         )
     # An empty CLIPTokenizer carries transformers' own normaliser and pre-tokeniser for CLIP.
     blank = CLIPTokenizer()
@@ -196,7 +199,8 @@ def build_tiny_clip(
     projection_dim: int = 32,
     vocab_size: int = 1000,
 ) -> Path:
-    """Save a tiny ``CLIPModel`` with its tokenizer and image processor to ``out``; return ``out``."""
+    """Save a tiny ``CLIPModel`` with its tokenizer and image processor to ``out``; return
+    ``out``."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 

@@ -97,7 +97,8 @@ class Decoding:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(
-                f"unknown decoding setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"unknown decoding setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
             )
         return cls(**values)
 
@@ -176,7 +177,8 @@ def read_captions(path: str | Path) -> list[CaptionItem]:
 def captions_of_shard(
     items: Sequence[CaptionItem], shards: int, shard: int, limit_images: int | None = None
 ) -> list[CaptionItem]:
-    """The captions whose image falls into ``shard`` (after keeping the first ``limit_images`` images)."""
+    """The captions whose image falls into ``shard`` (after keeping the first ``limit_images``
+    images)."""
     images = sorted({it.image for it in items})
     if limit_images is not None:
         images = images[:limit_images]
@@ -202,7 +204,8 @@ def run_rounds(
     ``done`` maps ``(image, caption, round)`` to texts already made (a resumed job); those are
     not generated again. New rows (``ROUNDS_SCHEMA`` dicts) go to ``flush`` in groups of at least
     ``flush_every`` and at the end of each round. Within a round, prompts are batched in order of
-    decreasing ``lengths`` (token counts; characters by default). Returns every text, round 0 included.
+    decreasing ``lengths`` (token counts; characters by default). Returns every text, round 0
+    included.
     """
     texts = dict(done or {})
     coco = {(it.image, it.caption): it.coco_id for it in items}
@@ -260,7 +263,8 @@ def run_rounds(
 
 
 class PartStore:
-    """Numbered Parquet parts of one shard's rows, in ``<out>.parts/``; each part written atomically."""
+    """Numbered Parquet parts of one shard's rows, in ``<out>.parts/``; each part written
+    atomically."""
 
     def __init__(self, out: str | Path, settings: dict[str, Any]) -> None:
         self.out = Path(out)
@@ -333,9 +337,11 @@ def generate_shard(
     lengths: Callable[[list[str]], list[int]] | None = None,
     after_flush: Callable[[int], None] | None = None,
 ) -> pa.Table:
-    """Make every round of ``items`` into ``out`` (``ROUNDS_SCHEMA``), resuming from its parts folder.
+    """Make every round of ``items`` into ``out`` (``ROUNDS_SCHEMA``), resuming from its parts
+    folder.
 
-    ``after_flush(n_parts)`` runs after each part file is written (tests pause there to kill the job).
+    ``after_flush(n_parts)`` runs after each part file is written (tests pause there to kill the
+    job).
     """
     store = PartStore(out, {**settings, "rounds": rounds, "instruction": instruction, "seed": seed})
     done = store.done()
@@ -388,7 +394,8 @@ def merge_rounds(
         )
     if missing:
         raise SemspaceError(
-            f"association shards miss {len(missing)} rows (image, caption, round), e.g. {missing[0]}"
+            f"association shards miss {len(missing)} rows (image, caption, round), "
+            f"e.g. {missing[0]}"
         )
     return table
 
@@ -451,7 +458,8 @@ def association_statistics(
 def _final_rows(
     table: pa.Table, rounds: int
 ) -> tuple[list[tuple[int, int, int | None]], list[str]]:
-    """``(image, caption, coco_id)`` keys and texts of the last round, sorted by image and caption."""
+    """``(image, caption, coco_id)`` keys and texts of the last round, sorted by image and
+    caption."""
     cols = table.to_pydict()
     rows = sorted(
         ((i, c, k), t)
@@ -521,7 +529,8 @@ class CausalLM:
 
 
 def load_causal_lm(model_dir: str | Path, device: str = "auto", dtype: str = "auto") -> CausalLM:
-    """A causal LM and its tokenizer (left padding; eos as pad when none) via ``from_pretrained``."""
+    """A causal LM and its tokenizer (left padding; eos as pad when none) via
+    ``from_pretrained``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from semspace.runtime import pick_device, resolve_dtype
@@ -564,7 +573,8 @@ class SeededSampler:
     """Samples each row's next token with that row's own uniform numbers (one per step).
 
     Temperature, top-k and top-p are applied here, then the token is drawn by inverse CDF with
-    ``uniforms[row, step]``; every other logit becomes −inf, so ``generate`` in greedy mode picks it.
+    ``uniforms[row, step]``; every other logit becomes −inf, so ``generate`` in greedy mode picks
+    it.
     """
 
     def __init__(

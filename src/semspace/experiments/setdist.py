@@ -57,7 +57,8 @@ _SPARSE_COST = 6e-8
 
 
 def indicator_matrix(token_lists: Sequence[Sequence[str]]) -> tuple[sp.csr_matrix, list[str]]:
-    """The n×V 0/1 indicator matrix (float32 CSR, columns = sorted vocabulary) and the vocabulary."""
+    """The n×V 0/1 indicator matrix (float32 CSR, columns = sorted vocabulary) and the
+    vocabulary."""
     vocab = sorted({t for tokens in token_lists for t in tokens})
     index = {t: i for i, t in enumerate(vocab)}
     lengths = [len(set(tokens)) for tokens in token_lists]
@@ -319,7 +320,8 @@ def _read(path: str | Path, schema: pa.Schema) -> pa.Table:
 
 
 def write_set_distances(result: SetDistances, out_dir: str | Path) -> dict[str, float | int | None]:
-    """Write summary.json, neighbours.parquet, pairs.parquet and (when kept) the three .npy files."""
+    """Write summary.json, neighbours.parquet, pairs.parquet and (when kept) the three .npy
+    files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("symdiff", "intersection", "union"):

@@ -43,7 +43,8 @@ def karpathy_tokenize(text: str) -> list[str]:
 def token_sets(
     images: Sequence[int], coco_ids: Sequence[int | None], tokens: Sequence[Sequence[str]]
 ) -> pa.Table:
-    """One sorted, distinct token set per image from per-text token lists (a :data:`TOKENSETS` table).
+    """One sorted, distinct token set per image from per-text token lists (a :data:`TOKENSETS`
+    table).
 
     ``images[i]``, ``coco_ids[i]`` and ``tokens[i]`` describe text ``i``; images appear in
     increasing index order in the result.
@@ -67,12 +68,14 @@ def token_sets(
 
 
 def token_source(captions: pa.Table) -> str:
-    """:data:`KARPATHY_TOKENS` when the captions table has a ``tokens`` column, else :data:`TOKENISER`."""
+    """:data:`KARPATHY_TOKENS` when the captions table has a ``tokens`` column, else
+    :data:`TOKENISER`."""
     return KARPATHY_TOKENS if "tokens" in captions.column_names else TOKENISER
 
 
 def caption_tokens(captions: pa.Table) -> list[list[str]]:
-    """Each caption's tokens: the file's own ``tokens`` where present, else :func:`karpathy_tokenize`."""
+    """Each caption's tokens: the file's own ``tokens`` where present, else
+    :func:`karpathy_tokenize`."""
     if token_source(captions) == KARPATHY_TOKENS:
         return captions.column("tokens").to_pylist()
     return [karpathy_tokenize(t) for t in captions.column("text").to_pylist()]

@@ -183,7 +183,8 @@ def check_templates(templates: Mapping[str, str], no_gloss_prompt: str) -> None:
             )
     if no_gloss_prompt not in templates or "gloss" in template_fields(templates[no_gloss_prompt]):
         raise ConfigError(
-            f"config key vwsd.no_gloss_prompt: {no_gloss_prompt!r} must name a prompt without {{gloss}}"
+            f"config key vwsd.no_gloss_prompt: {no_gloss_prompt!r} "
+            "must name a prompt without {gloss}"
         )
 
 

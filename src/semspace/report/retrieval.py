@@ -70,7 +70,8 @@ def retrieval_table(
 
 TABLE_NOTES = (
     (
-        "Sentence retrieval = image → text, image retrieval = text → image; R@K in %, Med r = median "
+        "Sentence retrieval = image → text, image retrieval = text → image; "
+        "R@K in %, Med r = median "
         "rank, averaged over folds of images. `zeroshot` = CLIP's own space, no training."
     ),
     (
@@ -97,7 +98,8 @@ def _paper_row(row: dict) -> dict | None:
 
 
 def table_report(table: pa.Table, demo: bool = False) -> T.Table:
-    """The wide TABLE for reading: our rows, each followed by the paper's numbers under each metric."""
+    """The wide TABLE for reading: our rows, each followed by the paper's numbers under each
+    metric."""
     rows = []
     for r in table.to_pylist():
         rows.append(r)
@@ -125,7 +127,8 @@ def table_html(table: pa.Table, demo: bool = False) -> str:
 
 
 def write_table_views(table: pa.Table, md_path: str | Path, demo: bool = False) -> Path:
-    """The table as Markdown and as HTML beside it (``table.md`` → ``table.html``); returns the HTML."""
+    """The table as Markdown and as HTML beside it (``table.md`` → ``table.html``); returns the
+    HTML."""
     from semspace.io import write_text
 
     write_text(table_markdown(table, demo), md_path)

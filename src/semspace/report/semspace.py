@@ -99,7 +99,8 @@ def _row(label: str, value: Any, paper: Any) -> dict[str, Any]:
 
 
 def _paper(branch: str, n_images: int | None) -> dict[str, float | str]:
-    """The paper's numbers apply to the full 5,000-image split only (else the column stays empty)."""
+    """The paper's numbers apply to the full 5,000-image split only (else the column stays
+    empty)."""
     if n_images is not None and n_images != PAPER_IMAGES:
         return {}
     return PAPER.get(branch, {})
@@ -292,7 +293,8 @@ def mds_map_figure(
     highlight: Sequence[int] = (),
     demo: bool = False,
 ) -> None:
-    """Scatter of the first two MDS axes; ``highlight`` images (e.g. a query and its neighbours) marked."""
+    """Scatter of the first two MDS axes; ``highlight`` images (e.g. a query and its neighbours)
+    marked."""
     plt = _plt()
     x = coords.column("dim1").to_numpy()
     y = coords.column("dim2").to_numpy() if "dim2" in coords.column_names else np.zeros_like(x)

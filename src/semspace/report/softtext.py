@@ -236,7 +236,8 @@ def _save(fig: object, out: str | Path) -> None:
 
 
 def best_soft_prompt(accuracy: pa.Table) -> str:
-    """The soft prompt (any but ``hard``) with the highest accuracy; first in table order on ties."""
+    """The soft prompt (any but ``hard``) with the highest accuracy; first in table order on
+    ties."""
     best, best_acc = None, -1.0
     for row in accuracy.to_pylist():
         if row["prompt"] != "hard" and row["accuracy"] > best_acc:

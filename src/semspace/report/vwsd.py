@@ -40,7 +40,8 @@ def paper_lookup(references: Mapping[str, str]) -> dict[tuple[str, str, str], st
 
 METRIC_NOTES = (
     (
-        "accuracy and MRR (official): over all items, as the task's scorer counts them; an item whose "
+        "accuracy and MRR (official): over all items, as the task's scorer counts them; "
+        "an item whose "
         "gold image cannot be ranked (no image or embedding) is a miss with reciprocal rank 0. "
         "(scored only): over the items whose gold image was ranked; the count is `scored`."
     ),
@@ -91,7 +92,8 @@ def metrics_report(metrics: pa.Table, demo: bool = False) -> T.Table:
 
 
 def metrics_markdown(metrics: pa.Table, demo: bool = False) -> str:
-    """The metrics table as Markdown: official and scored-only accuracy (k/n = ratio), MRR, paper."""
+    """The metrics table as Markdown: official and scored-only accuracy (k/n = ratio), MRR,
+    paper."""
     return T.to_markdown(metrics_report(metrics, demo))
 
 
@@ -155,7 +157,8 @@ def correctness_report(items: pa.Table, demo: bool = False) -> T.Table:
 
 
 def correctness_csv(items: pa.Table) -> str:
-    """Per item: one column per prompt/strategy, 1 = gold ranked first, 0 = not, empty = unscored."""
+    """Per item: one column per prompt/strategy, 1 = gold ranked first, 0 = not, empty =
+    unscored."""
     return T.to_csv(correctness_report(items))
 
 
@@ -208,7 +211,8 @@ def ranking_figure(
     rows = of_prompt.filter(pc.equal(of_prompt["strategy"], strategy)).to_pylist()[:max_items]
     if not rows:
         raise ConfigError(
-            f"config key vwsd.figure: no scored rows for prompt {prompt!r} and strategy {strategy!r}"
+            f"config key vwsd.figure: no scored rows for prompt {prompt!r} "
+            f"and strategy {strategy!r}"
         )
     n_cols = max(max(len(r["candidates"]) + len(r["missing"]) for r in rows), 1)
     fig, axes = plt.subplots(
