@@ -3,6 +3,7 @@ of images and sentences in a joint space."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -169,6 +170,10 @@ def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown map method {method!r}; use pca or umap")
 
 
+#: How each map method is named on a figure.
+MAP_NAMES = {"pca": "PCA (first two components)", "umap": "UMAP (cosine metric)"}
+
+
 def draw_map(
     coords: np.ndarray,
     modality: Sequence[str],
@@ -176,9 +181,11 @@ def draw_map(
     title: str,
     out: str,
     demo: bool = False,
+    method: str | None = None,
 ) -> None:
     """Scatter of images (dots) and sentences (crosses), coloured by modality, with faint lines
-    from each sentence to its image."""
+    from each sentence to its image; ``method`` (``pca``/``umap``) names the projection on the
+    axes and in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,9 +204,14 @@ def draw_map(
             ax.plot([a[0], b[0]], [a[1], b[1]], color="0.8", lw=0.4, zorder=1)
     ax.scatter(*coords[~is_image].T, s=14, marker="x", c="tab:orange", label="sentences", zorder=2)
     ax.scatter(*coords[is_image].T, s=18, marker="o", c="tab:blue", label="images", zorder=3)
-    ax.set_title(T.demo_title(title, demo), fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    name = MAP_NAMES.get(method or "", "2-D map")
+    axis = {"pca": "principal component", "umap": "UMAP"}.get(method or "", "map axis")
+    ax.set_xlabel(f"{axis} 1", fontsize=9)
+    ax.set_ylabel(f"{axis} 2", fontsize=9)
+    ax.tick_params(labelsize=8)
+    lines = textwrap.wrap(T.demo_title(title, demo), 80)
+    lines.append(f"{name} of images and sentences together (lines: sentence → its image)")
+    ax.set_title("\n".join(lines), fontsize=9)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_path(out, suffix=".png") as tmp:

@@ -3,6 +3,7 @@ matrices, and UMAP maps of image features (dots) and text features (stars) by cl
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -143,24 +144,33 @@ def plot_confusion(
     import matplotlib.pyplot as plt
 
     n = len(matrices)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False)
+    k = len(class_names)
+    # cells of ≥ 0.42 in so that 8-pt counts of up to three digits fit inside them
+    side = max(4.2, 0.42 * k + 1.4)
+    fig, axes = plt.subplots(
+        1, n, figsize=(side * n + 1.0, side + 0.6), squeeze=False, layout="constrained"
+    )
+    shown = None
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
         totals = matrix.sum(axis=1, keepdims=True)
         share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
-        ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        shown = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
         acc = np.trace(matrix) / max(matrix.sum(), 1)
-        ax.set_title(f"{name} ({100 * acc:.1f} %)")
-        ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        ax.set_title(f"{name} ({100 * acc:.1f} %)", fontsize=10)
+        ax.set_xticks(range(k), class_names, rotation=90, fontsize=8)
+        ax.set_yticks(range(k), class_names, fontsize=8)
+        ax.set_xlabel("predicted class", fontsize=9)
+        ax.set_ylabel("true class", fontsize=9)
         for (i, j), count in np.ndenumerate(matrix):
             if count:
                 colour = "white" if share[i, j] > 0.5 else "black"
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=5, color=colour)
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
+    if shown is not None:
+        bar = fig.colorbar(shown, ax=axes[0].tolist(), shrink=0.8)
+        bar.set_label("share of the true class's images (numbers: counts)", fontsize=9)
+        bar.ax.tick_params(labelsize=8)
     if demo:
         fig.suptitle(T.DEMO_NOTE, fontsize=10)
-    fig.tight_layout()
     _save(fig, out)
 
 
@@ -200,29 +210,44 @@ def plot_umap(
     out: str | Path,
     demo: bool = False,
 ) -> None:
-    """Image features as dots and text features as stars, coloured by class."""
+    """One UMAP fitted on images and texts together, drawn as two panels with their own limits:
+    images as dots and texts as named stars, coloured by class.
+
+    Image and text embeddings of CLIP sit in separate regions (the modality gap), so one shared
+    frame leaves each modality a corner; separate limits show the structure within each.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colours = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, (ax_img, ax_txt) = plt.subplots(1, 2, figsize=(12, 6.2), layout="constrained")
     for c, name in enumerate(class_names):
         dots = image_labels == c
-        ax.scatter(
-            image_xy[dots, 0], image_xy[dots, 1], s=6, color=colours(c % 10), alpha=0.6, label=name
+        ax_img.scatter(
+            image_xy[dots, 0], image_xy[dots, 1], s=8, color=colours(c % 10), alpha=0.6, label=name
         )
         stars = text_classes == c
-        ax.scatter(
-            text_xy[stars, 0], text_xy[stars, 1], s=160, marker="*", color=colours(c % 10),
-            edgecolors="black", linewidths=0.6,
+        ax_txt.scatter(
+            text_xy[stars, 0], text_xy[stars, 1], s=220, marker="*", color=colours(c % 10),
+            edgecolors="black", linewidths=0.6, label=name,
         )  # fmt: skip
-    ax.set_title(T.demo_title(title, demo))
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.legend(markerscale=2, fontsize=8, loc="best", title="class (dots: images, stars: texts)")
-    fig.tight_layout()
+        for x, y in text_xy[stars]:
+            ax_txt.annotate(name, (x, y), xytext=(7, 5), textcoords="offset points", fontsize=8)
+    for ax, what in ((ax_img, f"images ({len(image_xy)})"), (ax_txt, f"texts ({len(text_xy)})")):
+        ax.set_title(what, fontsize=10)
+        ax.set_xlabel("UMAP 1", fontsize=9)
+        ax.set_ylabel("UMAP 2", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.margins(0.12)  # room for the star labels
+    ax_img.legend(markerscale=2, fontsize=8, loc="best", title="class", title_fontsize=8)
+    note = (
+        "one UMAP (cosine) fitted on images and texts together; each panel has its own axis "
+        "limits, because the two modalities lie in separate regions (the modality gap)"
+    )
+    text = "\n".join([*textwrap.wrap(T.demo_title(title, demo), 110), note])
+    fig.suptitle(text, fontsize=10)
     _save(fig, out)
 
 

@@ -3,6 +3,7 @@ training losses, relevance maps."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def plot_losses(logs: dict[str, Sequence[float]], out: str | Path, demo: bool = 
         ax.plot(np.arange(len(y)), y, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("contrastive loss")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     if demo:
         ax.set_title(T.DEMO_NOTE, fontsize=9)
     fig.tight_layout()
@@ -185,36 +186,48 @@ def plot_relevance(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # constrained layout keeps the wrapped panel titles, the rotated 8-pt token labels and the
+    # suptitle inside the canvas; each row is tall enough for labels of ~12 characters
     fig, axes = plt.subplots(
         len(panels),
         2,
-        figsize=(12, 2.6 * len(panels)),
+        figsize=(12, 3.4 * len(panels) + 0.6),
         gridspec_kw={"width_ratios": [1, 4]},
         squeeze=False,
+        layout="constrained",
     )
     for (ax_img, ax_tok), panel in zip(axes, panels):
         image = panel["image"]
         ax_img.imshow(image)
         heat = np.asarray(panel["patches"], np.float64)
         heat = heat / heat.max() if heat.max() > 0 else heat
-        ax_img.imshow(
+        shown = ax_img.imshow(
             heat,
             cmap="jet",
             alpha=0.45,
+            vmin=0.0,
+            vmax=1.0,
             extent=(0, image.shape[1], image.shape[0], 0),
             interpolation="bilinear",
         )
-        ax_img.set_axis_off()
-        ax_img.set_title(panel["label"], fontsize=8)
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_xlabel("image patches", fontsize=8)
+        ax_img.set_ylabel("")
+        fig.colorbar(shown, ax=ax_img, fraction=0.08, pad=0.02).set_label(
+            "patch relevance (÷ max)", fontsize=8
+        )
+        ax_img.set_title("\n".join(textwrap.wrap(panel["label"], 28)[:3]), fontsize=8)
         rel = np.asarray(panel["token_relevance"], np.float64)
         ax_tok.bar(np.arange(len(rel)), rel, color="tab:red")
         ax_tok.set_xticks(np.arange(len(rel)))
-        ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=6)
+        ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=8)
         ax_tok.set_xlim(-0.5, max(len(rel), 1) - 0.5)
+        ax_tok.set_xlabel("tree token", fontsize=8)
         ax_tok.set_ylabel("relevance", fontsize=8)
+        ax_tok.tick_params(axis="y", labelsize=8)
     if title or demo:
-        fig.suptitle(T.demo_title(title, demo), fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(T.demo_title("\n".join(textwrap.wrap(title, 110)), demo), fontsize=10)
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

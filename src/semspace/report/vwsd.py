@@ -185,6 +185,28 @@ def _thumbnail(path: Path, size: int) -> object | None:
         return None
 
 
+def _wrap(text: str, width: int, max_lines: int) -> str:
+    """``text`` wrapped to ``width`` characters, at most ``max_lines`` lines (… marks a cut)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, width, break_long_words=True) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: width - 1] + "…"
+    return "\n".join(lines)
+
+
+def _item_label(r: Mapping[str, object]) -> str:
+    """The left-hand label of a ranking row: item and phrase, target, hit mark and gold rank."""
+    mark = {True: "✓", False: "✗", None: "–"}[r["hit"]]  # type: ignore[index]
+    extra = f" (+{len(r['missing'])} missing)" if r["missing"] else ""  # type: ignore[arg-type]
+    lines = [_wrap(f"{r['item']}: {r['phrase']}", 24, 2), f"[{r['target']}] {mark}"]
+    lines.append(f"gold rank {r['gold_rank']}{extra}")
+    if r["synset"]:
+        lines.append(_wrap(str(r["synset"]), 24, 1))
+    return "\n".join(lines)
+
+
 def ranking_figure(
     items: pa.Table,
     out: str | Path,
@@ -215,34 +237,29 @@ def ranking_figure(
             f"and strategy {strategy!r}"
         )
     n_cols = max(max(len(r["candidates"]) + len(r["missing"]) for r in rows), 1)
+    # constrained layout keeps the suptitle above the first row; the label column is sized to
+    # its wrapped text (≈ 24 characters at 8 pt) rather than a fixed share of the width
     fig, axes = plt.subplots(
         len(rows),
         n_cols + 1,
-        figsize=(1.25 * (n_cols + 2.5), 1.45 * len(rows) + 0.6),
-        gridspec_kw={"width_ratios": [2.5] + [1] * n_cols},
+        figsize=(1.7 + 1.15 * n_cols, 1.35 * len(rows) + 0.7),
+        gridspec_kw={"width_ratios": [1.5] + [1] * n_cols},
         squeeze=False,
+        layout="constrained",
     )
     image_dir = Path(image_dir) if image_dir else None
     for row_axes, r in zip(axes, rows):
         label_ax = row_axes[0]
         label_ax.axis("off")
-        mark = {True: "✓", False: "✗", None: "–"}[r["hit"]]
-        extra = f" (+{len(r['missing'])} missing)" if r["missing"] else ""
         label_ax.text(
-            0.0,
-            0.5,
-            f"{r['item']}: {r['phrase']}\n[{r['target']}] {mark} rank {r['gold_rank']}{extra}"
-            + (f"\n{r['synset']}" if r["synset"] else ""),
-            va="center",
-            ha="left",
-            fontsize=7,
-            wrap=True,
-        )
+            1.0, 0.5, _item_label(r), va="center", ha="right", fontsize=8,
+            transform=label_ax.transAxes,
+        )  # fmt: skip
         order = np.argsort(-np.asarray(r["probability"]), kind="stable")
         for ax in row_axes[1:]:
             ax.axis("off")
         # candidates by probability, then those that could not be scored (no image)
-        tiles = [(r["candidates"][i], f"{r['probability'][i]:.2f}") for i in order]
+        tiles = [(r["candidates"][i], f"p = {r['probability'][i]:.2f}") for i in order]
         tiles += [(name, "missing") for name in r["missing"]]
         for col, (name, label) in enumerate(tiles):
             ax = row_axes[1 + col]
@@ -256,9 +273,10 @@ def ranking_figure(
             else:
                 ax.imshow(np.full((8, 8, 3), 0.85))
                 ax.text(
-                    0.5, 0.5, name, ha="center", va="center", fontsize=5, transform=ax.transAxes
-                )
-            ax.set_title(label, fontsize=7)
+                    0.5, 0.5, _wrap(Path(name).stem, 12, 3), ha="center", va="center",
+                    fontsize=8, transform=ax.transAxes,
+                )  # fmt: skip
+            ax.set_title(label, fontsize=8, pad=2)
             if name == r["gold"]:
                 colour = "tab:green" if r["hit"] else "tab:orange"
                 ax.axis("on")
@@ -268,9 +286,9 @@ def ranking_figure(
                     spine.set_edgecolor(colour)
                     spine.set_linewidth(3)
     label = f"prompt {prompt}" + ("" if strategy == NO_STRATEGY else f", glosses {strategy}")
-    text = f"{title} — {label}: candidates by probability, gold framed".strip(" —")
-    fig.suptitle(T.demo_title(text, demo), fontsize=9)
-    fig.tight_layout()
+    text = f"{title} — {label}: candidates by probability (left = most probable)".strip(" —")
+    text += "\ngold framed: green = ranked first, orange = not"
+    fig.suptitle(T.demo_title(text, demo), fontsize=10)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     from semspace.io import atomic_path

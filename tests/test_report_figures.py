@@ -1,0 +1,266 @@
+"""Legibility checks on every report figure, drawn from synthetic inputs: nothing outside the
+canvas, labelled axes, text of at least 8 pt, colourbars where colour carries a value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pyarrow as pa
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from semspace.experiments.vwsd import NO_STRATEGY
+from semspace.report import retrieval as rr
+from semspace.report import semspace as rs
+from semspace.report import softtext as rp
+from semspace.report import syntax as rx
+from semspace.report import vwsd as rv
+
+MIN_PT = 8.0
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure saved during the test, kept for inspection after the plotting function
+    closed it."""
+    figures: list[Figure] = []
+    original = Figure.savefig
+
+    def record(self, *args, **kwargs):
+        figures.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures
+
+
+def _renderer(fig: Figure):
+    """A renderer of the figure as saved (pyplot swaps a closed figure's canvas for a bare one)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+        fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _visible_texts(fig: Figure) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def check_legible(fig: Figure) -> None:
+    """Assert the figure's readable properties: drawn within the canvas, text ≥ 8 pt, both axis
+    labels on every axes that has coordinates."""
+    renderer = _renderer(fig)
+    canvas = fig.bbox
+    # every drawn artist (suptitle and titles included) lies within the canvas (display units)
+    tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    assert tight.x0 >= canvas.x0 - 1 and tight.y0 >= canvas.y0 - 1, (tight, canvas)
+    assert tight.x1 <= canvas.x1 + 1 and tight.y1 <= canvas.y1 + 1, (tight, canvas)
+    for text in _visible_texts(fig):
+        assert text.get_fontsize() >= MIN_PT, (text.get_text(), text.get_fontsize())
+    for ax in fig.axes:
+        if not ax.axison or _is_colorbar(ax):
+            continue
+        if ax.get_xticks().size == 0 and ax.get_yticks().size == 0:
+            continue  # an image tile without coordinates (E1's gold frame, E3's frame)
+        # a marginal axes may take its label from the axes it shares that axis with
+        xs = ax.get_shared_x_axes().get_siblings(ax)
+        ys = ax.get_shared_y_axes().get_siblings(ax)
+        assert any(a.get_xlabel() for a in xs) and any(a.get_ylabel() for a in ys), ax
+
+
+def _is_colorbar(ax) -> bool:
+    return hasattr(ax, "_colorbar")
+
+
+def _colorbars(fig: Figure) -> list:
+    return [ax for ax in fig.axes if _is_colorbar(ax)]
+
+
+def _titles_disjoint(fig: Figure) -> None:
+    """No two axes titles overlap each other."""
+    renderer = _renderer(fig)
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+
+
+# ---------------------------------------------------------------- E1
+
+
+def _vwsd_items(n: int) -> pa.Table:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        candidates = [f"image.{i}.{k}.jpg" for k in range(10)]
+        p = rng.dirichlet(np.ones(10)).tolist()
+        rows.append(
+            {
+                "item": i,
+                "target": "bank",
+                "phrase": "bank of the river where herons stand all day long",
+                "prompt": "phrase",
+                "strategy": NO_STRATEGY,
+                "candidates": candidates,
+                "missing": [],
+                "probability": p,
+                "gold": candidates[0],
+                "hit": bool(np.argmax(p) == 0),
+                "gold_rank": int(np.argsort(-np.asarray(p)).tolist().index(0) + 1),
+                "synset": "bank.n.01",
+            }
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def test_ranking_figure_title_above_rows_and_label_column_used(tmp_path, drawn):
+    n = rv.ranking_figure(_vwsd_items(16), tmp_path / "r.png", "phrase", NO_STRATEGY, demo=True)
+    assert n == 16
+    (fig,) = drawn
+    check_legible(fig)
+    renderer = _renderer(fig)
+    title = fig._suptitle.get_window_extent(renderer)
+    first_row = max(ax.get_window_extent(renderer).y1 for ax in fig.axes[:11])
+    assert title.y0 >= first_row - 1, (title, first_row)
+    # the label column's text fills most of its column instead of leaving it empty
+    label_ax = fig.axes[0]
+    (label,) = [t for t in label_ax.texts]
+    text_w = label.get_window_extent(renderer).width
+    assert text_w >= 0.6 * label_ax.get_window_extent(renderer).width
+    _titles_disjoint(fig)
+
+
+# ---------------------------------------------------------------- E3
+
+
+def test_relevance_figure_legible_with_colourbar(tmp_path, drawn):
+    rng = np.random.default_rng(1)
+    tokens = [f"token{k}_" for k in range(40)]
+    panel = {
+        "image": rng.integers(0, 255, (64, 96, 3), dtype=np.uint8),
+        "patches": rng.random((7, 7)),
+        "tokens": tokens,
+        "token_relevance": rng.random(len(tokens)),
+        "label": "reading 1: the man holds the telescope and sees the girl with it (gold)",
+    }
+    rx.plot_relevance([panel, panel], tmp_path / "rel.png", title="pair 3: " + "x " * 80)
+    (fig,) = drawn
+    check_legible(fig)
+    assert len(_colorbars(fig)) == 2
+    _titles_disjoint(fig)
+
+
+def test_loss_figure_legible(tmp_path, drawn):
+    rx.plot_losses({"words": np.linspace(2, 1, 50), "trees": np.linspace(2, 0.5, 50)},
+                   tmp_path / "l.png", demo=True)  # fmt: skip
+    check_legible(drawn[0])
+
+
+# ---------------------------------------------------------------- E4
+
+
+def test_confusion_figure_has_colourbar_and_8pt_counts(tmp_path, drawn):
+    rng = np.random.default_rng(2)
+    names = [f"class{k}" for k in range(10)]
+    matrices = {p: rng.integers(0, 300, (10, 10)) for p in ("hard", "soft")}
+    rp.plot_confusion(matrices, names, tmp_path / "c.png", demo=True)
+    (fig,) = drawn
+    check_legible(fig)
+    assert len(_colorbars(fig)) == 1
+    # each count fits within its cell
+    renderer = _renderer(fig)
+    ax = fig.axes[0]
+    cell = ax.get_window_extent(renderer).width / 10
+    assert max(t.get_window_extent(renderer).width for t in ax.texts) < cell
+
+
+def test_umap_figure_gives_each_modality_its_own_frame(tmp_path, drawn):
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 20)
+    image_xy = rng.normal(size=(200, 2)) + labels[:, None]
+    text_xy = rng.normal(size=(10, 2)) * 0.05 + 40.0  # far from the images: the modality gap
+    names = [f"class{k}" for k in range(10)]
+    rp.plot_umap(image_xy, labels, text_xy, np.arange(10), names, "cifar10", tmp_path / "u.png")
+    (fig,) = drawn
+    check_legible(fig)
+    ax_img, ax_txt = fig.axes[:2]
+    # the text stars span most of their panel (not a corner of a shared frame)
+    for ax, xy in ((ax_img, image_xy), (ax_txt, text_xy)):
+        lo, hi = ax.get_xlim()
+        assert (xy[:, 0].max() - xy[:, 0].min()) / (hi - lo) > 0.6
+    # each star is named, and the caption says how the projection was fitted
+    assert sorted(t.get_text() for t in ax_txt.texts) == sorted(names)
+    assert "fitted on images and texts together" in fig._suptitle.get_text()
+
+
+# ---------------------------------------------------------------- E2
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_retrieval_map_names_projection(tmp_path, drawn, method):
+    rng = np.random.default_rng(4)
+    coords = rng.normal(size=(30, 2))
+    modality = ["image"] * 10 + ["text"] * 20
+    item = list(range(10)) + [k % 10 for k in range(20)]
+    rr.draw_map(coords, modality, item, "flickr8k, vgg16, sum loss", str(tmp_path / "m.png"),
+                method=method)  # fmt: skip
+    (fig,) = drawn
+    check_legible(fig)
+    ax = fig.axes[0]
+    assert rr.MAP_NAMES[method] in ax.get_title()
+    assert ("UMAP" if method == "umap" else "principal component") in ax.get_xlabel()
+
+
+# ---------------------------------------------------------------- E5
+
+
+def test_imagespace_figures_legible(tmp_path, drawn):
+    rng = np.random.default_rng(5)
+    coords = pa.table({"dim1": rng.normal(size=100), "dim2": rng.normal(size=100)})
+    rs.mds_map_figure(coords, tmp_path / "m.png", "MDS", highlight=[0, 1, 2], demo=True)
+    rs.token_count_figure(rng.integers(5, 30, 200), tmp_path / "t.png", "token sets")
+    it, sd = np.meshgrid(np.arange(6), np.arange(12))
+    hist = pa.table(
+        {
+            "intersection": it.ravel(),
+            "symdiff": sd.ravel(),
+            "pairs": rng.integers(1, 1000, it.size),
+        }
+    )
+    rs.pair_histogram_figure(hist, tmp_path / "p.png", "pairs")
+    assert len(drawn) == 3
+    for fig in drawn:
+        check_legible(fig)
+    assert len(_colorbars(drawn[2])) == 1
+
+
+def test_checker_catches_small_text_and_missing_labels():
+    """The checker itself fails on the defects it is meant to find."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("fine", fontsize=5)
+    fig.canvas.draw()
+    with pytest.raises(AssertionError):
+        check_legible(fig)
+    ax.set_title("fine", fontsize=10)
+    ax.set_ylabel("")
+    with pytest.raises(AssertionError):
+        check_legible(fig)
+    plt.close(fig)
+
+
+def test_figure_outputs_exist(tmp_path):
+    out = Path(tmp_path) / "sub" / "r.png"
+    rv.ranking_figure(_vwsd_items(2), out, "phrase", NO_STRATEGY)
+    assert out.stat().st_size > 0
