@@ -415,7 +415,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         item = list(range(n)) + data.text_item[sub].tolist()
         coords = map_2d(points, args.map_method, args.seed)
         title = map_title(args.features_name, args.loss, args.train_name, name)
-        draw_map(coords, modality, item, title, args.maps_out[k], demo=args.demo)
+        draw_map(
+            coords, modality, item, title, args.maps_out[k], demo=args.demo, method=args.map_method
+        )
         keys = data.keys[:n] + [data.keys[i] for i in data.text_item[sub]]
         texts_col = [None] * n + [data.texts[j] for j in sub]
         write_parquet(

@@ -26,7 +26,8 @@ def config_names_used(section, kind):
         if isinstance(value, str) and value in known:
             found.add(value)
         elif isinstance(value, dict):
-            if value.get("enabled") is False:  # a switched-off branch (imagespace.llm) uses nothing
+            # A switched-off branch (imagespace.llm) uses nothing.
+            if value.get("enabled") is False:
                 return
             for item in value.values():
                 walk(item)
@@ -36,7 +37,8 @@ def config_names_used(section, kind):
 
     section_config = dict(config[section])
     if section == "retrieval" and "vgg16" not in section_config.get("features", []):
-        section_config.pop("vgg16", None)  # VGG16 features off: its image model is not used
+        # VGG16 features off: its image model is not used.
+        section_config.pop("vgg16", None)
     walk(section_config)
     for name in list(found):  # a dataset's images may live in another dataset's folder
         source = config[kind][name].get("images_from") if kind == "datasets" else None
