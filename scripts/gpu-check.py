@@ -17,9 +17,11 @@ Writes ``--out`` (JSON: device, torch version, figures) and a Markdown summary b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,8 +39,10 @@ import bench_llm
 import common
 
 STEPS = ("demo", "embed", "llm")
+#: Written into the demo's log when its time box closes (``run_in_group``).
+TIME_BOX_MARK = "=== gpu-check: time box closed, interrupting ==="
 #: Share of the time budget each step may use (the rest is start-up and writing).
-BUDGET_SHARE = {"demo": 0.45, "embed": 0.15, "llm": 0.35}
+BUDGET_SHARE = {"demo": 0.55, "embed": 0.15, "llm": 0.25}
 
 #: The dry run's CLIP vision towers: the real layout (224 px, patch 32/14) at toy width.
 TINY_CLIP = {
@@ -143,6 +147,33 @@ def copy_worktree(src: Path, dst: Path) -> int:
     return n
 
 
+def run_in_group(
+    cmd: list[str], cwd: Path, env: dict[str, str], log, timeout_s: float
+) -> tuple[int | None, bool]:
+    """Run ``cmd`` in its own process group; at the timeout interrupt the whole group (snakemake
+    and its jobs) so no job outlives the box. Returns (exit status or None, timed out)."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        return proc.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        pass
+    # Mark where the box closed: what fails after this line failed from the interrupt.
+    log.write(f"\n{TIME_BOX_MARK}\n")
+    log.flush()
+    # SIGINT lets snakemake stop its jobs and mark their outputs incomplete; SIGKILL then takes
+    # whatever ignored it (background jobs of a non-interactive shell ignore SIGINT).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return None, True
+
+
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     import yaml
 
@@ -170,28 +201,25 @@ def run_demo(dry_run: bool, gpus: int, cores: int, timeout_s: float) -> dict[str
         env["SEMSPACE_GPU_COUNT"] = str(gpus)  # fake slots, so the two-at-once path runs
     log_path = work / "gpu-check-snakemake.log"
     start = time.perf_counter()
-    with log_path.open("w") as log:
-        try:
-            rc = subprocess.run(
-                cmd,
-                cwd=work,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout_s,
-                check=False,
-            ).returncode
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            rc, timed_out = None, True
+    with log_path.open("a") as log:  # append: run_in_group writes its mark into it
+        rc, timed_out = run_in_group(cmd, work, env, log, timeout_s)
     text = log_path.read_text(errors="replace")
     results = work / "results" / overlay["run"]
+    before_box = text.split(TIME_BOX_MARK)[0]
+    failed = "Error in rule" in before_box
+    finished = before_box.count("Finished job")
+    # The dry run's CPU cannot finish the whole demo in its time box: there it passes when jobs
+    # (GPU rules among them) ran and none failed before the box closed; the record says partial.
+    partial_ok = dry_run and timed_out and not failed and finished > 0
     return {
-        "ok": rc == 0 and results.is_dir(),
+        "ok": (rc == 0 and results.is_dir()) or partial_ok,
+        "partial": timed_out,
+        "failed_rule": failed,
         "returncode": rc,
         "timed_out": timed_out,
         "seconds": round(time.perf_counter() - start, 1),
-        "jobs_finished": text.count("Finished job"),
+        "jobs_finished": finished,
+        "gpu_jobs_started": before_box.count("gpu=1"),
         "gpus": gpus,
         "command": " ".join(cmd),
         "overlay": overlay,
@@ -324,7 +352,11 @@ def summary_markdown(record: dict[str, Any]) -> str:
     if demo:
         state = "passed" if demo.get("ok") else "FAILED"
         if demo.get("timed_out"):
-            state += " (timed out)"
+            state += (
+                " (partial: the time box closed with no failed job)"
+                if demo.get("ok")
+                else (" (timed out)")
+            )
         lines += [
             (
                 f"Demo workflow ({demo.get('overlay', {}).get('runtime', {})}, "
@@ -378,7 +410,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="JSON record (default benchmarks/gpu-check.json; -dry.json for --dry-run)",
     )
-    parser.add_argument("--time-budget", type=float, default=480.0, help="seconds, all steps")
+    parser.add_argument(
+        "--time-budget", type=float, default=None, help="seconds, all steps (480; dry run 300)"
+    )
     parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset")
     parser.add_argument("--gpus", type=int, default=None, help="GPU jobs at once (default: found)")
     parser.add_argument("--cores", type=int, default=None, help="snakemake --cores")
@@ -399,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         name = "gpu-check-dry.json" if args.dry_run else "gpu-check.json"
         args.out = REPO / "benchmarks" / name
+    if args.time_budget is None:
+        args.time_budget = 300.0 if args.dry_run else 480.0
     if args.cores is None:
         args.cores = min(os.cpu_count() or 1, 2 if args.dry_run else 16)
     if args.step:

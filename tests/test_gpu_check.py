@@ -127,3 +127,33 @@ def test_record_json_and_markdown(gc, tmp_path):
     assert "| ViT-L/14 bs=128 | 128 | 0.375 | 341.3 |" in text
     assert "passed" in text and "gpu=2" in text
     assert "Falcon generation: no figures" in text
+
+
+def _dead(pid: int, wait_s: float = 5.0) -> bool:
+    import time
+
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX":
+                return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_run_in_group_stops_the_jobs_of_a_timed_out_command(gc, tmp_path):
+    import os
+
+    pidfile = tmp_path / "pid"
+    cmd = ["bash", "-c", f"sleep 60 & echo $! > {pidfile}; wait"]
+    with (tmp_path / "log").open("w") as log:
+        rc, timed_out = gc.run_in_group(cmd, tmp_path, dict(os.environ), log, timeout_s=1.0)
+    assert (rc, timed_out) == (None, True)
+    assert gc.TIME_BOX_MARK in (tmp_path / "log").read_text()
+    # The job under the command is gone too (or a zombie awaiting its new parent's reaping).
+    assert _dead(int(pidfile.read_text()))
+    with (tmp_path / "log").open("w") as log:
+        assert gc.run_in_group(["true"], tmp_path, dict(os.environ), log, 10.0) == (0, False)
