@@ -260,7 +260,12 @@ def test_every_config_url_is_served_through_the_mirror(tmp_path):
 
 
 @pytest.fixture()
-def hub(tmp_path):
+def hub(tmp_path, monkeypatch):
+    # The Makefile exports HF_HUB_OFFLINE=1 (huggingface_hub reads it once, at import); these
+    # tests talk only to their own loopback Hub, so online mode is switched on for them alone.
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     repo = tmp_path / "hub/org/tiny-model"
     repo.mkdir(parents=True)
     (repo / "config.json").write_text('{"model_type": "test"}')

@@ -33,7 +33,7 @@ def require_ffmpeg() -> None:
         if shutil.which(tool) is None:
             raise MissingToolError(
                 f"{tool} is needed to extract video frames but is not on PATH; install it "
-                "(Debian/Ubuntu: apt-get install ffmpeg; `make setup` does) and rerun"
+                "(Debian/Ubuntu: apt-get install ffmpeg, or `make video-tools`) and rerun"
             )
 
 
