@@ -98,12 +98,23 @@ def test_eigen_and_share_rows_read_in_one_style(tmp_path):
 
 
 def test_stats_paper_column_has_the_published_counts():
-    stats = {"images": 5000.0, "texts": 25000.0, "characters": 1.0, "tokens": 2.0}
-    coco = {r["quantity"]: r["paper"] for r in R.stats_rows(stats, "coco")}
+    stats = {
+        "images": 5000.0,
+        "texts": 25000.0,
+        "characters": 1.0,
+        "tokens": 2.0,
+        "mean_set_size": 27.745,
+    }
+    rows = R.stats_rows(stats, "coco")
+    coco = {r["quantity"]: r["paper"] for r in rows}
     assert coco["texts (captions or associations)"] == 25010 and coco["characters"] == 1310066
-    assert coco["tokens"] == 138627 and coco["images"] == 5000
+    # The paper's 138,627 = 5,000 x 27.7: distinct tokens per image summed, not all tokens.
+    assert coco["tokens in the sets (sum of set sizes)"] == 138627 and coco["images"] == 5000
+    assert coco["tokens, with repeats"] == ""
+    ours = {r["quantity"]: r["reproduced"] for r in rows}
+    assert ours["tokens in the sets (sum of set sizes)"] == 138725  # 5,000 x 27.745
     llm = {r["quantity"]: r["paper"] for r in R.stats_rows(stats, "llm")}
-    assert llm["characters"] == 6895429 and llm["tokens"] == 611131
+    assert llm["characters"] == 6895429 and llm["tokens in the sets (sum of set sizes)"] == 611131
     assert "tokens from" not in coco  # only when the caller says where the tokens came from
 
 
