@@ -13,7 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from semspace.io import atomic_dir, atomic_path, remove_stale_temps, write_json, write_parquet
+from semspace.io import (
+    atomic_dir,
+    atomic_directory,
+    atomic_path,
+    remove_stale_temps,
+    write_json,
+    write_parquet,
+)
 
 # A child that starts an atomic write of argv[1] and waits to be killed inside it.
 _WRITER = """
@@ -109,3 +116,92 @@ def test_atomic_path_keeps_the_mode_of_a_plain_open(tmp_path: Path) -> None:
     with atomic_path(tmp_path / "atomic.txt") as tmp:
         tmp.write_text("x")
     assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode
+
+
+def test_atomic_directory_swaps_a_whole_folder_in(tmp_path: Path) -> None:
+    target = tmp_path / "setdist"
+    target.mkdir()
+    (target / "old-only").write_text("old")
+    (target / "shared").write_text("old")
+    with atomic_directory(target) as tmp:
+        (tmp / "shared").write_text("new")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "x").write_text("new")
+    # Whole: none of the old folder's files survive beside the new ones.
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "shared",
+        "sub",
+        "sub/x",
+    ]
+    assert (target / "shared").read_text() == "new"
+    assert _temps(tmp_path) == []
+
+
+def test_atomic_directory_replaces_a_file_at_the_path(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    target.write_text("a file from another run")
+    with atomic_directory(target) as tmp:
+        (tmp / "a").write_text("1")
+    assert (target / "a").read_text() == "1"
+    assert _temps(tmp_path) == []
+
+
+def test_atomic_directory_fallback_without_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semspace.io as sio
+
+    monkeypatch.setattr(sio, "_exchange", lambda a, b: False)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old").write_text("old")
+    with atomic_directory(target) as tmp:
+        (tmp / "new").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert _temps(tmp_path) == []
+
+
+# A child that fills an atomic_directory of argv[1] and waits to be killed inside it.
+_DIR_WRITER = """
+import sys, time
+from semspace.io import atomic_directory
+with atomic_directory(sys.argv[1]) as tmp:
+    (tmp / "half.bin").write_bytes(b"x" * 10000)
+    print(tmp, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_kill_9_inside_atomic_directory_leaves_old_output_and_next_run_cleans(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out"
+    with atomic_directory(target) as tmp:
+        (tmp / "a").write_text("first run")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _DIR_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    left = Path(child.stdout.readline().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert left.is_dir() and left.name.startswith(".out.tmp-")
+    assert [p.name for p in target.iterdir()] == ["a"]  # the old output, untouched
+    with atomic_directory(target) as tmp:
+        assert not left.exists()  # removed at the start of the next write
+        (tmp / "b").write_text("second run")
+    assert [p.name for p in target.iterdir()] == ["b"]
+    assert _temps(tmp_path) == []
+
+
+def test_fsync_tree_syncs_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import semspace.io as sio
+
+    (tmp_path / "d").mkdir()
+    for name in ("a", "d/b"):
+        (tmp_path / name).write_text(name)
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(sio.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    sio.fsync_tree(tmp_path)
+    assert len(synced) == 4  # two files, two folders

@@ -116,22 +116,100 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``path``; swap it in for ``path`` if the block
-    succeeds.
+def atomic_directory(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path``; put it in place of ``path`` as a whole if
+    the block succeeds, else remove it. An output folder is thus written whole or not at all.
 
-    For outputs that are folders (save_pretrained models): a killed job leaves no half-made folder.
+    - At start, temporaries of killed writes of ``path`` are removed (:func:`remove_stale_temps`:
+      ``.<name>.tmp-<host>-<pid>-*`` whose writer is dead, and older ``.<name>.<random>[.tmp]``).
+    - On success every file and folder of the temporary is fsynced (``fsync=False`` skips that),
+      then it replaces ``path`` in one ``renameat2(RENAME_EXCHANGE)`` where the OS has it (Linux),
+      else by renaming the old folder aside and the new one in; the old one is then removed.
+    - Resume stores meant to outlive a kill (``<out>.partial`` of :mod:`semspace.embed`) are not
+      this helper's and are never removed by it.
     """
     target = Path(path)
     tmp = temp_dir_beside(target)
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
+        if fsync:
+            fsync_tree(tmp)
+        _swap_in(tmp, target)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: The older name; same behaviour.
+atomic_dir = atomic_directory
+
+
+def fsync_tree(root: str | Path) -> None:
+    """fsync every file and folder under ``root`` (and ``root`` itself): durable before a rename."""
+    root = Path(root)
+    for folder, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            file_path = os.path.join(folder, name)
+            if os.path.islink(file_path):
+                continue
+            fd = os.open(file_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str | Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a platform without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one step (Linux renameat2); False where that is not available."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    ok = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+    return ok  # EINVAL/ENOSYS (file system or kernel without it): the caller falls back
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put the folder ``tmp`` at ``target``; an old ``target`` is removed after the swap."""
+    if not target.exists() and not target.is_symlink():
+        tmp.rename(target)
+    elif target.is_dir() and not target.is_symlink() and _exchange(tmp, target):
+        shutil.rmtree(tmp)  # now holds the old folder
+    else:
+        # Old one aside under a temporary name of ours: a kill here leaves it for the next run
+        # to remove, and no half-written folder at ``target``.
+        aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
+        aside.rmdir()
+        target.rename(aside)
+        tmp.rename(target)
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
+    _fsync_dir(target.parent)
 
 
 def _umask() -> int:
