@@ -15,6 +15,8 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS)
+# Snakemake's message for a YAML error in a --configfile names no file or line; this one does.
+CHECK_CONFIG := $(BIN)/semspace config check config/config.yaml
 
 .PHONY: help setup wordnet demo test test-fast report unlock video-tools lint bench bench-gpu clean
 
@@ -47,10 +49,12 @@ CONFIG ?= config/demo.yaml
 RUN = $(shell sed -n 's/^run: *//p' $(CONFIG) | head -n 1)
 
 demo: setup
+	$(CHECK_CONFIG) config/demo.yaml
 	$(SNAKEMAKE) --configfile config/demo.yaml
 
 # After a hard kill: remove Snakemake's stale lock (only when no other run uses this folder).
 unlock: setup
+	$(CHECK_CONFIG) $(CONFIG)
 	$(BIN)/snakemake --unlock --configfile $(CONFIG)
 
 # ffmpeg: only for frames of the real LAVA videos (syntax.frames.extract with missing frames).
@@ -59,6 +63,7 @@ video-tools:
 
 # `make report` for the demo; `make report CONFIG=config/coco-real.yaml` for another run.
 report: setup
+	$(CHECK_CONFIG) $(CONFIG)
 	$(BIN)/snakemake --configfile $(CONFIG) --report results/$(RUN)/report.html
 
 test: setup

@@ -81,9 +81,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def load_config(*paths: str | Path) -> dict[str, Any]:
     """Merge YAML files as Snakemake does (later files update earlier ones), then validate."""
+    from semspace.checks import load_config_file
+
     merged: dict[str, Any] = {}
-    for path in paths:
-        _deep_update(merged, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    for path in paths:  # a YAML error is a ConfigError naming the file and line
+        _deep_update(merged, load_config_file(path))
     return validate_config(merged)
 
 

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import importlib
 import logging
+import os
 import pkgutil
 import shlex
 import sys
@@ -40,8 +41,30 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(**{USES_GPU: True})
 
 
+#: Namespace attributes that name a model folder (``--model``, ``--model-dir``).
+MODEL_ARGS = ("model", "model_dir")
+#: Commands that read only the tokenizer of their model folder (no weights needed).
+TOKENIZER_ONLY = {("syntax", "tokens"), ("associate", "merge")}
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """A model folder given to a command is checked before the command runs: a missing folder,
+    or one without config.json or weights, is one line naming it (exit 2), not a transformers
+    traceback. A hub id is left to transformers, unless HF_HUB_OFFLINE forbids the hub and it is
+    not in the local hub cache."""
+    from semspace.checks import check_model_value
+
+    step = getattr(args, f"{args.command}_command", None)
+    tokenizer_only = (args.command, step) in TOKENIZER_ONLY
+    for name in MODEL_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            check_model_value(value, weights=not tokenizer_only)
+
+
 def run_command(args: argparse.Namespace) -> int | None:
     """Runs ``args.func``; inside a GPU slot when the command has runtime flags."""
+    check_model_args(args)
     slot: contextlib.AbstractContextManager = contextlib.nullcontext()
     if getattr(args, USES_GPU, False):
         from semspace.devices import gpu_slot
@@ -81,16 +104,39 @@ def main(argv: list[str] | None = None) -> int:
     except SemspaceError as exc:
         return _fail(args, str(exc))
     except OSError as exc:
-        if exc.errno not in USER_ERRNOS:
-            raise
-        # A full disk or a quota is the user's to fix: one line naming the file, no traceback.
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(args, f"{where}{exc.strerror} (free space or a quota, then rerun)")
+        message = user_os_error(exc)
+        if message is None or args.verbose:
+            raise  # a fault of ours, or -v asked for the traceback
+        return _fail(args, message)
     return int(status or 0)
 
 
-#: OS errors a user causes and fixes (disk full, quota exceeded): exit 2 with one line.
+#: OS errors a user causes and fixes, with what to do: exit 2 with one line naming the file.
+USER_OS_ERRORS = {
+    errno.ENOSPC: "free space or a quota, then rerun",
+    errno.EDQUOT: "free space or a quota, then rerun",
+    errno.EROFS: "a read-only file system: write the results elsewhere",
+    errno.EACCES: "check the permissions of the file or its folder",
+    errno.EPERM: "check the permissions of the file or its folder",
+    errno.ENOENT: "check the path (relative paths are taken from the working directory)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "a folder where a file is expected",
+    errno.ENAMETOOLONG: "use a shorter path",
+}
+#: Kept for callers of the older name: disk full and quota.
 USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def user_os_error(exc: OSError) -> str | None:
+    """One line for an OS error the user can fix, naming the file; None for any other."""
+    if exc.errno is None and isinstance(exc, FileNotFoundError) and len(exc.args) == 1:
+        # pyarrow and others raise FileNotFoundError(path) with no errno
+        path = str(exc.args[0]).split(": ", 1)[0]
+        return f"{path}: file not found ({USER_OS_ERRORS[errno.ENOENT]})"
+    if exc.errno not in USER_OS_ERRORS:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or os.strerror(exc.errno)} ({USER_OS_ERRORS[exc.errno]})"
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:

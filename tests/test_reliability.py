@@ -1,0 +1,301 @@
+"""Bad inputs a researcher's data brings: each is a counted skip or one clear line (exit 2 for the
+CLI) naming the file and line, or the config key and folder (issue 17). The table of cases is in
+the closing note; each test here names its case."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from semspace.checks import (
+    check_config_files,
+    check_model_folders,
+    load_config_file,
+    models_used,
+)
+from semspace.cli import main
+from semspace.config import load_config
+from semspace.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    """Subprocesses import this checkout's package (not whatever the venv's editable install
+    points at) and run offline."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env["PATH"] = os.pathsep.join([str(VENV_BIN), env.get("PATH", "")])
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("semspace ")]
+
+
+# ---------------------------------------------------------------- YAML files (case: yaml-*)
+
+
+def _tab_indented(path: Path) -> int:
+    """A config whose line 3 is indented with a tab; returns that line number."""
+    path.write_text("run: mine\nimages:\n\tshard_size: 8\n", encoding="utf-8")
+    return 3
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    line = _tab_indented(bad)
+    with pytest.raises(ConfigError) as info:
+        load_config(REPO / "config" / "config.yaml", bad)
+    message = str(info.value)
+    assert message.startswith(f"{bad}:{line}:") and "YAML syntax error" in message
+    assert "\n" not in message
+
+
+def test_config_check_command_exit_2_one_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    line = _tab_indented(bad)
+    status = main(["config", "check", str(REPO / "config" / "config.yaml"), str(bad)])
+    lines = _error_lines(capsys.readouterr().err)
+    assert status == 2
+    assert len(lines) == 1 and f"{bad}:{line}:" in lines[0]
+    assert main(["config", "check", str(REPO / "config" / "config.yaml")]) == 0
+
+
+def test_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("run: a\nimages:\n  shard_size: 8\n  shard_size: 16\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{dup}:4:\d+: .*'shard_size' given twice.*line 3"):
+        load_config_file(dup)
+
+
+def test_latin1_config_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("run: a\n# caf\u00e9\nimages: {}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=rf"^{bad}:2: not UTF-8"):
+        load_config_file(bad)
+
+
+def test_utf8_bom_and_empty_config_are_fine(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbfrun: bom\n")
+    assert load_config_file(bom) == {"run": "bom"}
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_config_file(empty) == {}
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- run\n")
+    with pytest.raises(ConfigError, match=rf"^{listed}:1: .*top level"):
+        load_config_file(listed)
+
+
+def test_shipped_configs_have_no_duplicate_keys() -> None:
+    check_config_files(sorted((REPO / "config").glob("*.yaml")))
+
+
+def _workflow_copy(dest: Path) -> Path:
+    """What a dry run reads: the workflow, its configs and profiles (the package comes from
+    PYTHONPATH)."""
+    for name in ("workflow", "config", "profiles"):
+        shutil.copytree(REPO / name, dest / name)
+    return dest
+
+
+def _dry_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["snakemake", "-n", "--cores", "1", *args],
+        cwd=repo,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_dry_run_names_file_and_line_of_a_broken_config_yaml(tmp_path: Path) -> None:
+    repo = _workflow_copy(tmp_path / "repo")
+    config = repo / "config" / "config.yaml"
+    n_lines = len(config.read_text().splitlines())
+    with config.open("a") as fh:
+        fh.write("extra:\n\tkey: 1\n")  # a tab on line n_lines + 2
+    result = _dry_run(repo)
+    assert result.returncode != 0
+    assert f"config/config.yaml:{n_lines + 2}:" in result.stdout + result.stderr
+
+
+def test_make_checks_a_configfile_before_snakemake(tmp_path: Path) -> None:
+    """`snakemake --configfile bad.yaml` stops in Snakemake's own parser with "Config file is not
+    valid JSON or YAML" (no file, no line); the Makefile's run targets check the files first."""
+    repo = _workflow_copy(tmp_path / "repo")
+    shutil.copy2(REPO / "Makefile", repo / "Makefile")
+    bad = repo / "config" / "mine.yaml"
+    line = _tab_indented(bad)
+    for target in ("report", "unlock"):
+        result = subprocess.run(
+            ["make", "-o", "setup", target, "CONFIG=config/mine.yaml", f"VENV={VENV_BIN.parent}"],
+            cwd=repo,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode != 0
+        assert f"config/mine.yaml:{line}:" in result.stderr, result.stderr[-2000:]
+        assert "snakemake --" not in result.stdout  # stopped before Snakemake ran
+
+
+# ---------------------------------------------------------------- model folders (case: model-*)
+
+
+def _clip_overlay(path: Path, folder: Path, images: Path) -> Path:
+    images.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"""run: mine
+datasets:
+  mine:
+    format: vwsd
+    path: {images}
+    options: {{data: trial.data.txt, images: images}}
+models:
+  clip_local:
+    path: {folder}
+    image_size: 224
+vwsd:
+  enabled: true
+  models: [clip_local]
+  splits:
+    - {{name: trial, dataset: mine, data: trial.data.txt, gold: trial.gold.txt, language: en}}
+imagespace: {{enabled: false}}
+retrieval: {{enabled: false}}
+syntax: {{enabled: false}}
+softtext: {{enabled: false}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_dry_run_reports_a_missing_or_weightless_model_folder(tmp_path: Path) -> None:
+    repo = _workflow_copy(tmp_path / "repo")
+    folder = tmp_path / "my-clip"
+    overlay = _clip_overlay(repo / "config" / "mine.yaml", folder, tmp_path / "vwsd")
+    result = _dry_run(repo, "--configfile", str(overlay))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"config key models.clip_local.path: {folder}: model folder not found" in out
+    assert "MissingInputException" not in out
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    result = _dry_run(repo, "--configfile", str(overlay))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"models.clip_local.path: {folder}: model folder has no weights" in out
+
+
+def test_model_check_skips_unused_models_and_folders_rules_make(tmp_path: Path) -> None:
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "demo.yaml")
+    assert set(models_used(config)) <= set(config["models"])
+    assert "clip" in models_used(config)
+    made = [e["path"] for e in config["models"].values() if "path" in e]
+    check_model_folders(config, made)  # the demo's tiny models are made by its rules
+    with pytest.raises(ConfigError) as info:
+        check_model_folders(config)
+    lines = str(info.value).splitlines()
+    assert all(line.startswith("config key models.") for line in lines)
+    config["models"]["unused"] = {"path": str(tmp_path / "nowhere")}
+    check_model_folders(config, made)  # named by no enabled section: not checked
+
+
+def _model_commands(model: str, d: Path) -> dict[str, list[str]]:
+    x = str(d / "x")
+    return {
+        "embed images": ["embed", "images", "--shard", x, "--model", model, "--model-id", "m"]
+        + ["--out", x],
+        "associate generate": ["associate", "generate", "--captions", x, "--model", model]
+        + ["--out", x],
+        "retrieval texts": ["retrieval", "texts", "--pairs", x, "--model", model, "--out", x],
+        "syntax evaluate": ["syntax", "evaluate", "--items", x, "--root", x, "--model-dir"]
+        + [model, "--input", "a", "--out", x, "--summary", x],
+        "syntax relevance": ["syntax", "relevance", "--items", x, "--root", x, "--model-dir"]
+        + [model, "--input", "a", "--out", x],
+        "vwsd score": ["vwsd", "score", "--split", "s", "--data", x, "--embeddings", x]
+        + ["--model", model, "--model-id", "m", "--prompts", "{}", "--out", x],
+        "syntax tokens": ["syntax", "tokens", "--items", x, "--model-dir", model]
+        + ["--inputs", "a", "--out", x],
+        "associate merge": ["associate", "merge", "--captions", x, "--model", model]
+        + ["--shard-files", x, "--associations", x, "--tokensets", x],
+    }
+
+
+@pytest.mark.parametrize("kind", ["missing", "config-only", "offline-hub-id"])
+@pytest.mark.parametrize("command", list(_model_commands("m", Path("/d"))))
+def test_every_model_command_names_a_bad_model_folder(
+    tmp_path: Path, capsys, monkeypatch, kind: str, command: str
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = {"missing": str(tmp_path / "m"), "config-only": str(tmp_path / "m")}.get(
+        kind, "nobody/no-such-model"
+    )
+    if kind == "config-only":
+        Path(folder).mkdir()
+        (Path(folder) / "config.json").write_text("{}")
+    status = main(_model_commands(folder, tmp_path)[command])
+    err = capsys.readouterr().err
+    lines = _error_lines(err)
+    assert status == 2 and "Traceback" not in err
+    assert len(lines) == 1 and f"error: {folder}: model folder" in lines[0]
+
+
+# ---------------------------------------------------------------- OS errors (case: os-*)
+
+
+def test_missing_input_file_is_one_line(tmp_path: Path, capsys) -> None:
+    """pyarrow raises FileNotFoundError(path) with no errno: still one line naming it."""
+    from semspace import cli
+
+    missing = tmp_path / "items.parquet"
+
+    def gone(args):
+        raise FileNotFoundError(str(missing))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "run_command", gone)
+        status = main(["config", "check", "x"])
+    lines = _error_lines(capsys.readouterr().err)
+    assert status == 2 and len(lines) == 1 and f"{missing}: file not found" in lines[0]
+
+
+def test_read_only_output_folder_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    from semspace import cli
+
+    def denied(args):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "out"))
+
+    monkeypatch.setattr(cli, "run_command", denied)
+    assert main(["config", "check", "x"]) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and f"{tmp_path / 'out'}: Permission denied" in lines[0]
+    with pytest.raises(PermissionError):  # -v: the traceback, for a report
+        main(["-v", "config", "check", "x"])
+
+
+def test_an_os_error_of_ours_keeps_its_traceback(monkeypatch) -> None:
+    from semspace import cli
+
+    def broken(args):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(cli, "run_command", broken)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        main(["config", "check", "x"])
