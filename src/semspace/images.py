@@ -157,6 +157,15 @@ def decode_image(
     The pixel limit is checked from the header size before decoding; multi-frame files (MPO,
     GIF, APNG) give their first frame; the EXIF orientation is applied.
     """
+    # ``max_pixels`` is the one limit, above or below Pillow's own (off while we decode).
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        return _decode(source, max_pixels)
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def _decode(source: Path | str | bytes, max_pixels: int | None) -> Image.Image:
     img = _open(source)
     try:
         width, height = img.size
