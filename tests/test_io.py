@@ -205,3 +205,32 @@ def test_fsync_tree_syncs_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(sio.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     sio.fsync_tree(tmp_path)
     assert len(synced) == 4  # two files, two folders
+
+
+def test_a_write_error_without_a_file_name_names_the_target(tmp_path: Path) -> None:
+    """pyarrow's write errors carry an errno but no file name; numpy's short write (np.save on a
+    full disk) neither: the error raised names the output, so the CLI's one line can."""
+    import errno
+
+    target = tmp_path / "out.parquet"
+    with pytest.raises(OSError) as info, atomic_path(target):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] ...")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    with pytest.raises(OSError) as info, atomic_path(target):
+        raise OSError("90000 requested and 28544 written")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    with pytest.raises(OSError) as info, atomic_directory(tmp_path / "folder"):
+        raise OSError(errno.EDQUOT, "quota")
+    assert info.value.filename == str(tmp_path / "folder")
+    with pytest.raises(OSError) as info, atomic_path(target):
+        raise OSError("something else")  # no errno, not a short write: left as it is
+    assert info.value.errno is None and info.value.filename is None
+    assert _temps(tmp_path) == []
+
+
+def test_atomic_directory_keeps_the_mode_of_a_plain_mkdir(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with atomic_directory(tmp_path / "atomic") as tmp:
+        (tmp / "a").write_text("1")
+    assert (tmp_path / "atomic").stat().st_mode == plain.stat().st_mode

@@ -299,3 +299,169 @@ def test_an_os_error_of_ours_keeps_its_traceback(monkeypatch) -> None:
     monkeypatch.setattr(cli, "run_command", broken)
     with pytest.raises(OSError, match="Bad file descriptor"):
         main(["config", "check", "x"])
+
+
+# ---------------------------------------------------------------- max_pixels (case: pixels-*)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares ``width``x``height`` and whose pixel data stops after a few
+    bytes: Pillow reads the size without decoding anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    idat = zlib.compress(b"\0" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat))
+    return path
+
+
+def test_max_pixels_above_pillows_limit_is_honoured(tmp_path: Path) -> None:
+    """200 megapixels declared (over twice Pillow's 89.5 M, where Pillow itself refuses to open):
+    with max_pixels 250 M the file is read, so it is skipped as truncated, not as too large."""
+    from PIL import Image
+
+    from semspace.images import BadImageError, decode_image
+
+    big = _png_header_only(tmp_path / "big.png", 20_000, 10_000)
+    assert 20_000 * 10_000 > 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(BadImageError) as info:
+        decode_image(big, max_pixels=250_000_000)
+    assert info.value.reason == "truncated"
+    with pytest.raises(BadImageError) as info:
+        decode_image(big, max_pixels=150_000_000)
+    assert info.value.reason == "too_many_pixels" and "max_pixels 150000000" in str(info.value)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own setting is left as it was
+
+
+def test_max_pixels_is_the_limit_whatever_pillows_is(tmp_path: Path, monkeypatch) -> None:
+    """Another library lowered Pillow's limit to 1000 pixels: an 80x80 image under our
+    max_pixels of 10000 still decodes; below max_pixels, ours applies (a counted skip)."""
+    import numpy as np
+    from PIL import Image
+
+    from semspace.images import BadImageError, decode_image
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((80, 80, 3), 7, dtype=np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert decode_image(path, max_pixels=10_000).size == (80, 80)
+    with pytest.raises(BadImageError) as info:
+        decode_image(path, max_pixels=6399)
+    assert info.value.reason == "too_many_pixels"
+
+
+def test_resize_counts_a_bomb_as_skipped(tmp_path: Path, capsys) -> None:
+    import numpy as np
+    import polars as pl
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), dtype=np.uint8)).save(root / "ok.png")
+    _png_header_only(root / "bomb.png", 30_000, 30_000)  # 900 M pixels declared
+    manifest = tmp_path / "manifest.parquet"
+    assert (
+        main(
+            ["images", "manifest", "--format", "folder", "--root", str(root)]
+            + ["--out", str(manifest)]
+        )
+        == 0
+    )
+    out, skipped = tmp_path / "shard.parquet", tmp_path / "skipped.parquet"
+    status = main(
+        ["images", "resize", "--manifest", str(manifest), "--root", str(root), "--shard", "0"]
+        + ["--shard-size", "8", "--image-size", "16", "--on-bad-image", "skip"]
+        + ["--max-pixels", "1000000000", "--out", str(out), "--skipped", str(skipped)]
+    )
+    assert status == 0
+    assert pl.read_parquet(out).height == 1
+    skips = pl.read_parquet(skipped)
+    assert skips.height == 1 and skips["reason"].to_list() == ["truncated"]
+
+
+# ---------------------------------------------------------------- a full disk (case: disk-full)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 256 KiB tmpfs filled to its last 8 KiB (skipped where mounting needs rights we lack)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        stat = os.statvfs(mnt)
+        (mnt / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 8192))
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _noise_images(root: Path, n: int, size: int = 96) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"{i:03d}.png")
+    return root
+
+
+def _resize_args(manifest: Path, root: Path, out: Path, skipped: Path) -> list[str]:
+    return ["images", "resize", "--manifest", str(manifest), "--root", str(root)] + [
+        "--shard", "0", "--shard-size", "64", "--image-size", "32", "--encoding", "png",
+        "--out", str(out), "--skipped", str(skipped),
+    ]  # fmt: skip
+
+
+def test_full_disk_in_resize_setdist_embed_is_one_line_naming_the_file(
+    tmp_path: Path, full_disk: Path, tiny_clip_dir: Path, capsys
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = _noise_images(tmp_path / "imgs", 40)
+    manifest = tmp_path / "manifest.parquet"
+    assert (
+        main(
+            ["images", "manifest", "--format", "folder", "--root", str(root)]
+            + ["--out", str(manifest)]
+        )
+        == 0
+    )
+    shard = tmp_path / "shard.parquet"
+    assert main(_resize_args(manifest, root, shard, tmp_path / "skipped.parquet")) == 0
+    rng = np.random.default_rng(1)
+    sets = [sorted({f"w{t}" for t in rng.integers(0, 500, 60)}) for _ in range(300)]
+    table = {"image": pa.array(range(300), pa.int32()), "coco_id": pa.array(range(300))}
+    pq.write_table(pa.table({**table, "tokens": sets}), tmp_path / "sets.parquet")
+    capsys.readouterr()
+    commands = {
+        "resize": _resize_args(manifest, root, full_disk / "shard.parquet", full_disk / "s.pq"),
+        "setdist": ["imagespace", "setdist", "--sets", str(tmp_path / "sets.parquet")]
+        + ["--out", str(full_disk / "setdist")],
+        "embed": ["embed", "images", "--shard", str(shard), "--model", str(tiny_clip_dir)]
+        + ["--model-id", "m", "--device", "cpu", "--out", str(full_disk / "emb.parquet")],
+    }
+    for name, argv in commands.items():
+        status = main(argv)
+        err = capsys.readouterr().err
+        lines = _error_lines(err)
+        assert status == 2, (name, err[-2000:])
+        assert len(lines) == 1 and "Traceback" not in err, (name, err[-2000:])
+        assert f"error: {full_disk}/" in lines[0] and "No space left on device" in lines[0]
+    left = [p.name for p in full_disk.rglob("*") if ".tmp-" in p.name]
+    assert left == []  # no temporary of the failed writes stays behind

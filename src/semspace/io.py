@@ -7,6 +7,7 @@ killed job never leaves a half-written file that a later run would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import logging
@@ -92,6 +93,24 @@ def temp_dir_beside(path: str | Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
 
 
+#: numpy's message for a short write (``np.save`` on a full disk), which carries no errno.
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """``exc`` naming ``target`` when it names no file: pyarrow's and numpy's write errors
+    carry no file name (numpy's short write no errno either), so the CLI's one line could not
+    say which output failed. Other errors are returned unchanged."""
+    if exc.filename:
+        return exc
+    code = exc.errno
+    if code is None and _SHORT_WRITE.search(str(exc)):
+        code = errno.ENOSPC  # a short write: the disk or a quota is full
+    if code is None:
+        return exc
+    return OSError(code, os.strerror(code), str(target))  # the errno's subclass
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
@@ -105,7 +124,10 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            raise _naming(exc, target) from exc
         # mkstemp creates files 0600; give the result the mode a plain open() would.
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())
@@ -131,9 +153,14 @@ def atomic_directory(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
     target = Path(path)
     tmp = temp_dir_beside(target)
     try:
-        yield tmp
-        if fsync:
-            fsync_tree(tmp)
+        try:
+            yield tmp
+            # mkdtemp makes folders 0700; give the result the mode a plain mkdir() would.
+            os.chmod(tmp, 0o777 & ~_umask())
+            if fsync:
+                fsync_tree(tmp)
+        except OSError as exc:
+            raise _naming(exc, target) from exc
         _swap_in(tmp, target)
     finally:
         if tmp.exists():
