@@ -465,3 +465,33 @@ def test_full_disk_in_resize_setdist_embed_is_one_line_naming_the_file(
         assert f"error: {full_disk}/" in lines[0] and "No space left on device" in lines[0]
     left = [p.name for p in full_disk.rglob("*") if ".tmp-" in p.name]
     assert left == []  # no temporary of the failed writes stays behind
+
+
+# ---------------------------------------------------------------- output folders (case: outdir-*)
+
+
+def test_a_failed_demo_data_run_leaves_the_old_folder_whole(tmp_path: Path, monkeypatch) -> None:
+    import semspace.demo.vwsd as demo_vwsd
+
+    out = tmp_path / "vwsd"
+    assert main(["vwsd", "demo-data", "--out", str(out)]) == 0
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert "demo.data.txt" in before
+
+    def half(folder, seed=0):
+        (Path(folder) / "demo.data.txt").write_text("half\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(demo_vwsd, "write_demo_vwsd", half)
+    assert main(["vwsd", "demo-data", "--out", str(out)]) == 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert (out / "demo.data.txt").read_text() != "half\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["vwsd"]  # no temporary left
+
+
+def test_a_folder_from_another_run_is_replaced_whole(tmp_path: Path) -> None:
+    out = tmp_path / "lava"
+    out.mkdir()
+    (out / "from-another-run.txt").write_text("old")
+    assert main(["syntax", "demo-data", "--out", str(out)]) == 0
+    assert not (out / "from-another-run.txt").exists() and (out / "lava.json").is_file()

@@ -62,8 +62,41 @@ def check_model_args(args: argparse.Namespace) -> None:
             check_model_value(value, weights=not tokenizer_only)
 
 
+#: Namespace attribute: the names of the command's arguments that are output folders, written
+#: whole or not at all (:func:`semspace.io.atomic_directory`). A command adopts it with
+#: ``parser.set_defaults(_output_dirs=("out",))``, or through :data:`ATOMIC_OUTPUT_DIRS`.
+OUTPUT_DIRS = "_output_dirs"
+
+#: Commands whose folder outputs ``main`` writes atomically: each is made in a temporary sibling
+#: and swapped in when the command succeeds, so a killed or failed run leaves the old folder (or
+#: none), never a half-written one. Only commands that write a fresh folder from scratch belong
+#: here (not those that resume from what a killed run left in their output).
+ATOMIC_OUTPUT_DIRS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("vwsd", "demo-data"): ("out",),
+    ("syntax", "demo-data"): ("out",),
+    ("softtext", "demo-data"): ("out",),
+    ("retrieval", "demo-data"): ("flickr30k", "flickr8k", "visual_genome"),
+}
+
+
+class _CommandFailed(Exception):
+    """A command returned a non-zero status inside its atomic output folders."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def output_dir_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The arguments of ``args`` that name output folders to write atomically."""
+    step = getattr(args, f"{args.command}_command", None)
+    names = getattr(args, OUTPUT_DIRS, None) or ATOMIC_OUTPUT_DIRS.get((args.command, step), ())
+    return tuple(name for name in names if getattr(args, name, None))
+
+
 def run_command(args: argparse.Namespace) -> int | None:
-    """Runs ``args.func``; inside a GPU slot when the command has runtime flags."""
+    """Runs ``args.func``; inside a GPU slot when the command has runtime flags, with its output
+    folders (:func:`output_dir_args`) written whole or not at all."""
     check_model_args(args)
     slot: contextlib.AbstractContextManager = contextlib.nullcontext()
     if getattr(args, USES_GPU, False):
@@ -71,7 +104,31 @@ def run_command(args: argparse.Namespace) -> int | None:
 
         slot = gpu_slot(args.device, require_gpu=bool(getattr(args, "require_gpu", False)))
     with slot:
-        return args.func(args)
+        names = output_dir_args(args)
+        if not names:
+            return args.func(args)
+        return _run_with_atomic_dirs(args, names)
+
+
+def _run_with_atomic_dirs(args: argparse.Namespace, names: tuple[str, ...]) -> int | None:
+    from semspace.io import atomic_directory
+
+    try:
+        with contextlib.ExitStack() as stack:
+            for name in names:
+                final = getattr(args, name)
+                tmp = stack.enter_context(atomic_directory(final))
+                logging.getLogger("semspace").debug("%s: written in %s first", final, tmp)
+                setattr(args, name, str(tmp))
+                setattr(args, f"{OUTPUT_DIRS}_final_{name}", str(final))
+            status = args.func(args)
+            if status:
+                raise _CommandFailed(int(status))  # keep the old folders
+        finals = [getattr(args, f"{OUTPUT_DIRS}_final_{n}", None) for n in names]
+        logging.getLogger("semspace").info("output folders in place: %s", ", ".join(finals))
+        return status
+    except _CommandFailed as failed:
+        return failed.status
 
 
 def build_parser() -> argparse.ArgumentParser:
