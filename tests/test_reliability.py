@@ -495,3 +495,67 @@ def test_a_folder_from_another_run_is_replaced_whole(tmp_path: Path) -> None:
     (out / "from-another-run.txt").write_text("old")
     assert main(["syntax", "demo-data", "--out", str(out)]) == 0
     assert not (out / "from-another-run.txt").exists() and (out / "lava.json").is_file()
+
+
+# ---------------------------------------------------------------- numbers (case: seed-negative)
+
+
+def test_negative_seed_is_refused_in_config_and_cli(capsys) -> None:
+    import yaml
+
+    from semspace.config import validate_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["runtime"]["seed"] = -1
+    with pytest.raises(ConfigError, match="config key runtime.seed: -1 is less than"):
+        validate_config(config)
+    with pytest.raises(SystemExit) as info:
+        main(
+            ["embed", "images", "--shard", "x", "--model", "m", "--model-id", "m"]
+            + ["--out", "x", "--seed", "-1"]
+        )
+    assert info.value.code == 2 and "--seed: -1 is outside" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- image kinds (case: image-*)
+
+
+def test_image_kinds_a_researcher_brings_decode_or_are_counted(tmp_path: Path) -> None:
+    """CMYK, 16-bit, palette, animated, EXIF-rotated decode to upright RGB; empty, truncated and
+    not-an-image files are skips with their reason; a non-ASCII folder name is fine."""
+    import numpy as np
+    from PIL import Image
+
+    from semspace.images import BadImageError, decode_image
+
+    root = tmp_path / "sub ü"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("CMYK").save(root / "cmyk.jpg")
+    grey16 = np.full((40, 60), 65535, dtype=np.uint16)
+    Image.fromarray(grey16).save(root / "g16.png")
+    Image.fromarray(rgb).convert("P").save(root / "pal.png")
+    frames = [Image.fromarray(np.full((40, 60, 3), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:])
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(root / "rot.jpg", exif=exif)
+    Image.fromarray(rgb).save(root / "rgb.png")
+    (root / "zero.png").write_bytes(b"")
+    (root / "text.jpg").write_text("not an image")
+    (root / "trunc.png").write_bytes((root / "rgb.png").read_bytes()[:200])
+
+    for name in ("cmyk.jpg", "g16.png", "pal.png", "anim.gif"):
+        out = decode_image(root / name)
+        assert out.mode == "RGB" and out.size == (60, 40), name
+    assert np.asarray(decode_image(root / "g16.png")).min() == 255  # 65535 -> 255, not clipped
+    assert np.asarray(decode_image(root / "anim.gif"))[0, 0, 0] in range(5, 16)  # first frame
+    assert decode_image(root / "rot.jpg").size == (40, 60)  # upright: width and height swapped
+    for name, reason in [("zero.png", "empty"), ("text.jpg", "not_an_image")] + [
+        ("trunc.png", "truncated")
+    ]:
+        with pytest.raises(BadImageError) as info:
+            decode_image(root / name)
+        assert info.value.reason == reason, name

@@ -25,13 +25,26 @@ from semspace.runtime import env_flag, setup_logging
 USES_GPU = "_uses_gpu"
 
 
+def seed_value(text: str) -> int:
+    """A seed numpy accepts (0 .. 2**32 - 1), else an argparse error naming it (exit 2)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"{seed} is outside 0 .. 2**32-1")
+    return seed
+
+
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     """``--device``, ``--dtype``, ``--seed``, ``--require-gpu``: the flags every command that runs
     a model takes (the workflow passes them from the config's ``runtime`` section). A command
     with these flags gets its GPU slot from ``main``, in one place, before it loads a model."""
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (config runtime.seed)")
+    parser.add_argument(
+        "--seed", type=seed_value, default=0, help="random seed, 0 .. 2**32-1 (config runtime.seed)"
+    )
     parser.add_argument(
         "--require-gpu",
         action="store_true",
