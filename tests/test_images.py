@@ -613,3 +613,29 @@ def test_image_that_cannot_be_resized_is_a_counted_skip(tmp_path: Path, monkeypa
     assert stats.written == 2 and stats.reasons == {"cannot_resize": 1}
     listed = pq.read_table(tmp_path / "s.skipped.parquet").to_pylist()
     assert [(r["path"], r["reason"]) for r in listed] == [("img01.png", "cannot_resize")]
+
+
+def test_normalise_pixels_per_channel_and_layout():
+    from semspace.images import normalise_pixels
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 5, 4, 3), dtype=np.uint8)
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+    x = normalise_pixels(images, mean, std).numpy()
+    assert x.shape == (2, 3, 5, 4) and x.dtype == np.float32
+    for c in range(3):
+        expected = (images[..., c] / 255.0 - mean[c]) / std[c]
+        np.testing.assert_allclose(x[:, c], expected, rtol=1e-5, atol=1e-6)
+    # a list of images gives the same tensor as their stack
+    np.testing.assert_array_equal(normalise_pixels(list(images), mean, std).numpy(), x)
+
+
+@pytest.mark.parametrize(
+    ("rows", "size", "ids"), [(0, 4, []), (4, 4, ["00000"]), (5, 4, ["00000", "00001"])]
+)
+def test_shard_ids_cover_every_row_once(rows, size, ids):
+    from semspace.images import shard_ids, shard_rows
+
+    assert shard_ids(rows, size) == ids
+    covered = [r for s in range(len(ids)) for r in shard_rows(rows, s, size)]
+    assert covered == list(range(rows))

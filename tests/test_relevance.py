@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semspace.experiments.relevance import clip_relevance, rollout
+from semspace.errors import ConfigError
+from semspace.experiments.relevance import choose_pairs, clip_relevance, pair_panels, rollout
 
 
 def test_rollout_one_layer_by_hand():
@@ -34,9 +35,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_clip_relevance_on_a_tiny_clip(tiny_clip_dir):
     import torch
 
-    from semspace.experiments.syntax import load_clip_parts
+    from semspace.experiments.syntax import load_model
 
-    parts = load_clip_parts(tiny_clip_dir)
+    parts = load_model(tiny_clip_dir)
     torch.manual_seed(0)
     pixels = torch.randn(3, parts.image_size, parts.image_size)
     text = "(s (np danny) (vp left))"
@@ -53,3 +54,59 @@ def test_clip_relevance_on_a_tiny_clip(tiny_clip_dir):
         logit = parts.model(**tok, pixel_values=pixels[None]).logits_per_image[0, 0]
     assert rel.score == pytest.approx(float(logit), rel=1e-4)
     assert parts.model.config._attn_implementation == "eager"
+
+
+@pytest.fixture(scope="module")
+def lava_items(tmp_path_factory):
+    from semspace.datasets.lava import build_items
+    from semspace.demo.lava import write_demo_lava
+
+    root = write_demo_lava(tmp_path_factory.mktemp("lava"), seed=0)
+    items, _ = build_items(root, test_fraction=0.25, seed=0, frame_ext=".png")
+    return root, items
+
+
+def test_choose_pairs_first_ones_or_the_asked_ones(lava_items):
+    _, items = lava_items
+    pairs = list(dict.fromkeys(items.column("pair").to_pylist()))
+    assert choose_pairs(items, [], 2) == pairs[:2]
+    assert choose_pairs(items, [pairs[3]], 1) == [pairs[3]]
+    with pytest.raises(ConfigError, match="2 figures asked for but 1"):
+        choose_pairs(items, [pairs[3]], 2)
+
+
+def test_pair_panels_show_both_readings_with_their_own_scores(lava_items, tiny_clip_dir):
+    import torch
+
+    from semspace.experiments.syntax import item_texts, load_model
+    from semspace.images import load_and_resize
+
+    root, items = lava_items
+    clip = load_model(tiny_clip_dir)
+    pair = items.column("pair")[0].as_py()
+    panels, title = pair_panels(clip, items, root, "bracket", pair)
+    rows = [r for r in items.to_pylist() if r["pair"] == pair]
+    texts = [
+        t for t, r in zip(item_texts(items, "bracket"), items.to_pylist()) if r["pair"] == pair
+    ]
+    assert len(panels) == 2 and title.startswith(f"pair {pair}: {rows[0]['text']}")
+    grid = clip.image_size // clip.model.config.vision_config.patch_size
+    for panel, row, text in zip(panels, rows, texts):
+        frame = np.asarray(load_and_resize(root / row["path"], clip.image_size), np.int16)
+        # the frame shown is the one the model saw, back from its normalised pixels
+        assert np.abs(panel["image"].astype(np.int16) - frame).max() <= 1
+        assert panel["patches"].shape == (grid, grid)
+        assert len(panel["tokens"]) == len(panel["token_relevance"])
+        assert panel["label"].startswith(f"reading {row['reading']}: {row['visual_setup']}")
+        # the score in the label is this reading's own CLIP logit
+        pixels = (frame / 255.0 - np.asarray(clip.image_mean)) / np.asarray(clip.image_std)
+        pixels = torch.tensor(pixels.transpose(2, 0, 1)[None], dtype=torch.float32)
+        tok = clip.tokenizer([text], truncation=True, max_length=77, return_tensors="pt")
+        with torch.no_grad():
+            logit = clip.model(
+                **tok,
+                pixel_values=torch.tensor(pixels.transpose(2, 0, 1)[None], dtype=torch.float32),
+            ).logits_per_image[0, 0]
+        assert f"(score {float(logit):.2f})" in panel["label"]
+    with pytest.raises(ConfigError, match="not among"):
+        pair_panels(clip, items, root, "bracket", "no-such-pair")

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from semspace.errors import ConfigError, InputFormatError
 from semspace.experiments.syntax import (
     TrainConfig,
     batch_schedule,
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_pair_groups_and_their_check():
     assert pair_groups(["a", "b", "a", "b"]) == [[0, 2], [1, 3]]
-    with pytest.raises(ValueError, match="exactly two"):
+    with pytest.raises(InputFormatError, match="exactly two"):
         pair_groups(["a", "a", "a", "b", "b"])
 
 
@@ -53,7 +54,7 @@ def test_paired_batches_never_split_a_pair(batch_size):
 
 
 def test_odd_batch_size_is_refused():
-    with pytest.raises(ValueError, match="even"):
+    with pytest.raises(ConfigError, match="even"):
         paired_batches([[0, 1]], 3, random.Random(0))
 
 
@@ -116,7 +117,7 @@ def test_item_texts():
     items = _items(1)
     assert item_texts(items, "text") == ["t", "t"]
     assert item_texts(items, "bracket") == ["(s (np a) (vp b))", "(s (np a) (vp (v b)))"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         item_texts(items, "tree")
 
 

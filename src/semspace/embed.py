@@ -176,15 +176,29 @@ class Clip:
         return int(self.model.config.projection_dim)
 
 
-def load_clip(model_dir: str | Path, device: str = "auto", dtype: str = "auto") -> Clip:
-    """Load a CLIP model, tokenizer and normalisation from a hub id or a save_pretrained folder."""
+def load_clip(
+    model_dir: str | Path,
+    device: str = "auto",
+    dtype: str = "auto",
+    *,
+    eager_attention: bool = False,
+    fingerprint: bool = True,
+) -> Clip:
+    """Load a CLIP model, tokenizer and normalisation from a hub id or a save_pretrained folder.
+
+    ``eager_attention`` asks for transformers' eager attention, the one that returns attention
+    weights (E3's relevance maps need them; E3 uses it throughout so that its runs agree).
+    ``fingerprint=False`` skips :func:`model_fingerprint` (and its digest file beside the model
+    folder) for models whose outputs are not cached by fingerprint, such as E3's fine-tuned ones.
+    """
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
     check_model_dir(model_dir)
     dev = pick_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    fingerprint = model_fingerprint(model_dir, torch_dtype)
-    model = CLIPModel.from_pretrained(str(model_dir), dtype=torch_dtype).to(dev).eval()
+    digest = model_fingerprint(model_dir, torch_dtype) if fingerprint else ""
+    extra = {"attn_implementation": "eager"} if eager_attention else {}
+    model = CLIPModel.from_pretrained(str(model_dir), dtype=torch_dtype, **extra).to(dev).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     processor = CLIPImageProcessor.from_pretrained(str(model_dir))
     mean = tuple(float(x) for x in processor.image_mean)
@@ -200,7 +214,7 @@ def load_clip(model_dir: str | Path, device: str = "auto", dtype: str = "auto") 
         model_id=str(model_dir),
         device=dev,
         dtype=torch_dtype,
-        fingerprint=fingerprint,
+        fingerprint=digest,
     )
 
 
@@ -243,10 +257,9 @@ def pixel_values(clip: Clip, images: Sequence[Image.Image]) -> torch.Tensor:
         arrays.append(np.asarray(img, dtype=np.uint8))
     if not arrays:
         return torch.empty((0, 3, size, size), dtype=clip.dtype, device=clip.device)
-    batch = torch.from_numpy(np.stack(arrays)).to(clip.device).permute(0, 3, 1, 2).float()
-    mean = torch.tensor(clip.image_mean, device=clip.device).view(1, 3, 1, 1)
-    std = torch.tensor(clip.image_std, device=clip.device).view(1, 3, 1, 1)
-    return ((batch / 255.0 - mean) / std).to(clip.dtype)
+    from semspace.images import normalise_pixels
+
+    return normalise_pixels(arrays, clip.image_mean, clip.image_std, clip.device).to(clip.dtype)
 
 
 def embed_pixels(clip: Clip, pixels: torch.Tensor) -> np.ndarray:
@@ -395,26 +408,28 @@ class TextEmbeddingCache:
         self._dirty = False
 
 
-def _encode_texts(clip: Clip, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    import torch
-
-    out = np.zeros((len(texts), clip.dim), dtype=np.float32)
+def tokenize_texts(clip: Clip, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Token ids and attention mask (CPU tensors) of ``texts``, padded to the longest one and
+    truncated to the model's context (77 tokens for CLIP)."""
     max_length = min(
         int(clip.tokenizer.model_max_length),
         int(clip.model.config.text_config.max_position_embeddings),
     )
+    return clip.tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+
+
+def _encode_texts(clip: Clip, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    import torch
+
+    out = np.zeros((len(texts), clip.dim), dtype=np.float32)
     # Similar lengths together: less padding. Padding does not change a text's vector (causal
     # mask, pooled at its own end token), so this only changes speed.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = clip.tokenizer(
-            [texts[i] for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        ).to(clip.device)
+        batch = tokenize_texts(clip, [texts[i] for i in idx]).to(clip.device)
         with torch.inference_mode():
             feats = clip.model.get_text_features(**batch).pooler_output
         out[idx] = _normalise(feats)

@@ -14,8 +14,9 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,9 @@ from semspace.errors import InputFormatError
 from semspace.io import write_parquet
 from semspace.runtime import Progress
 from semspace.schemas import SHARD, SKIPPED
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +268,31 @@ def load_and_resize(
         ) from None
 
 
+# ---------------------------------------------------------------- pixels for a model
+
+
+def normalise_pixels(
+    images: np.ndarray | Sequence[np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """uint8 RGB images (n, h, w, 3) -> float32 tensor (n, 3, h, w) of ``(x / 255 - mean) / std``.
+
+    The one pixel normalisation of every model input (CLIP, VGG16, the CIFAR classifier); each
+    caller passes its model's ``mean`` and ``std``. The tensor is made on ``device`` (CPU if None).
+    """
+    import torch
+
+    array = np.ascontiguousarray(np.stack(images) if isinstance(images, Sequence) else images)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"images must be (n, h, w, 3), got shape {array.shape}")
+    x = torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
 # ---------------------------------------------------------------- shards
 
 
@@ -307,7 +336,15 @@ def shard_rows(n_rows: int, shard: int, shard_size: int) -> range:
 
 
 def n_shards(n_rows: int, shard_size: int) -> int:
+    """How many shards of ``shard_size`` rows a manifest of ``n_rows`` rows makes."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be positive, got {shard_size}")
     return (n_rows + shard_size - 1) // shard_size
+
+
+def shard_ids(n_rows: int, shard_size: int) -> list[str]:
+    """The shards' names, ``00000``, ``00001``, ...: the ``{shard}`` of their file names."""
+    return [f"{i:05d}" for i in range(n_shards(n_rows, shard_size))]
 
 
 def write_shard(

@@ -330,51 +330,16 @@ def _evaluate(args) -> int:
 
 def _relevance(args) -> int:
     _set_threads(args.threads)
-    import numpy as np
-    import torch
-
-    from semspace.errors import SemspaceError
-    from semspace.experiments.relevance import clip_relevance
-    from semspace.experiments.syntax import item_texts, load_clip_parts, load_pixels, read_items
+    from semspace.experiments.relevance import choose_pairs, pair_panels
+    from semspace.experiments.syntax import load_model, read_items
     from semspace.report.syntax import plot_relevance
-    from semspace.runtime import pick_device, seed_everything
+    from semspace.runtime import seed_everything
 
     seed_everything(args.seed)
     items = read_items(args.items, split=args.split)
-    pair_ids = list(dict.fromkeys(items.column("pair").to_pylist()))
-    chosen = args.pairs or pair_ids[: len(args.out)]
-    if len(chosen) != len(args.out):
-        raise SemspaceError(
-            f"{len(args.out)} figures asked for but {len(chosen)} pairs available/given"
-        )
-    parts = load_clip_parts(args.model_dir)
-    parts.model.to(pick_device(args.device)).float()
-    texts = item_texts(items, args.input)
-    rows = items.to_pylist()
-    for pair, out in zip(chosen, args.out):
-        idx = [i for i, r in enumerate(rows) if r["pair"] == pair]
-        if len(idx) != 2:
-            raise SemspaceError(f"pair {pair!r} is not among the {args.split} pairs")
-        pixels = load_pixels(args.root, [rows[i]["path"] for i in idx], parts)
-        panels = []
-        for k, i in enumerate(idx):
-            rel = clip_relevance(
-                parts.model, parts.tokenizer, texts[i], torch.from_numpy(pixels[k])
-            )
-            image = pixels[k].transpose(1, 2, 0) * parts.std + parts.mean
-            panels.append(
-                {
-                    "image": (np.clip(image, 0, 1) * 255).astype(np.uint8),
-                    "patches": rel.image,
-                    "tokens": rel.tokens,
-                    "token_relevance": rel.text,
-                    "label": (
-                        f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} "
-                        f"(score {rel.score:.2f})"
-                    ),
-                }
-            )
-        title = f"pair {pair}: {rows[idx[0]]['text']}  [{args.input}]"
+    clip = load_model(args.model_dir, args.device, "float32")
+    for pair, out in zip(choose_pairs(items, args.pairs, len(args.out)), args.out, strict=True):
+        panels, title = pair_panels(clip, items, args.root, args.input, pair)
         plot_relevance(panels, out, title=title, demo=args.demo)
         log.info("relevance figure for pair %s -> %s", pair, out)
     return 0

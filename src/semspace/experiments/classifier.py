@@ -114,12 +114,9 @@ def build_model(arch: str, num_classes: int = 10, cifar_stem: bool = False) -> t
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 images (n x 32 x 32 x 3) -> normalised float32 tensor (n x 3 x 32 x 32)."""
-    import torch
+    from semspace.images import normalise_pixels
 
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalise_pixels(images, CIFAR_MEAN, CIFAR_STD)
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from semspace.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from semspace.embed import Clip
 
 
 def rollout(attentions: Sequence, gradients: Sequence) -> np.ndarray:
@@ -87,3 +96,53 @@ def clip_relevance(model, tokenizer, text: str, pixel_values, max_length: int = 
     return Relevance(
         tokens=tokens, text=text_rel, image=patches.reshape(grid, grid), score=float(score.detach())
     )
+
+
+# ---------------------------------------------------------------- E3's figure panels
+
+
+def choose_pairs(items: pa.Table, asked: Sequence[str], n: int) -> list[str]:
+    """The pairs to draw: ``asked`` (config ``syntax.relevance.pairs``) or the first ``n`` of
+    ``items``; exactly ``n`` of them (one per figure) or :class:`ConfigError`."""
+    chosen = list(asked) or list(dict.fromkeys(items.column("pair").to_pylist()))[:n]
+    if len(chosen) != n:
+        raise ConfigError(
+            f"syntax.relevance: {n} figures asked for but {len(chosen)} pairs available/given"
+        )
+    return chosen
+
+
+def pair_panels(
+    clip: Clip, items: pa.Table, root: str | Path, input_kind: str, pair: str
+) -> tuple[list[dict[str, Any]], str]:
+    """The two readings of ``pair`` as panels of ``semspace.report.syntax.plot_relevance``
+    (frame, patch and token relevance, label) and the figure's title.
+
+    ``clip`` must be loaded with eager attention (``semspace.experiments.syntax.load_model``).
+    """
+    from semspace.experiments.syntax import item_texts, load_pixels
+
+    rows = items.to_pylist()
+    idx = [i for i, r in enumerate(rows) if r["pair"] == pair]
+    if len(idx) != 2:
+        raise ConfigError(f"syntax.relevance.pairs: pair {pair!r} is not among the items given")
+    texts = item_texts(items, input_kind)
+    pixels = load_pixels(root, [rows[i]["path"] for i in idx], clip)
+    mean, std = np.asarray(clip.image_mean), np.asarray(clip.image_std)
+    panels = []
+    for k, i in enumerate(idx):
+        rel = clip_relevance(clip.model, clip.tokenizer, texts[i], pixels[k].to(clip.dtype))
+        image = pixels[k].numpy().transpose(1, 2, 0) * std + mean
+        panels.append(
+            {
+                "image": (np.clip(image, 0, 1) * 255).astype(np.uint8),
+                "patches": rel.image,
+                "tokens": rel.tokens,
+                "token_relevance": rel.text,
+                "label": (
+                    f"reading {rows[i]['reading']}: {rows[i]['visual_setup']} "
+                    f"(score {rel.score:.2f})"
+                ),
+            }
+        )
+    return panels, f"pair {pair}: {rows[idx[0]]['text']}  [{input_kind}]"

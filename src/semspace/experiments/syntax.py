@@ -15,16 +15,21 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from semspace.datasets.lava import ITEMS
-from semspace.errors import SemspaceError
+from semspace.embed import Clip, embed_pixels, embed_texts, load_clip, tokenize_texts
+from semspace.errors import ConfigError, InputFormatError
 from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
 from semspace.io import atomic_dir, temp_dir_beside, write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,9 @@ def read_items(path: str | Path, split: str | None = None) -> pa.Table:
 def item_texts(items: pa.Table, input_kind: str) -> list[str]:
     """The text fed to CLIP for each item: the sentence or the tree linearised."""
     if input_kind not in INPUTS:
-        raise ValueError(f"unknown input {input_kind!r}; use one of {', '.join(INPUTS)}")
+        raise ConfigError(
+            f"syntax: unknown text input {input_kind!r}; use one of {', '.join(INPUTS)}"
+        )
     if input_kind == "text":
         return items.column("text").to_pylist()
     return [linearise(parse_tree(t), input_kind) for t in items.column("tree").to_pylist()]
@@ -78,7 +85,7 @@ def pair_groups(pairs: Sequence[str]) -> list[list[int]]:
         groups.setdefault(p, []).append(i)
     bad = [p for p, rows in groups.items() if len(rows) != 2]
     if bad:
-        raise ValueError(f"pairs without exactly two scenes: {bad[:5]}")
+        raise InputFormatError("items table", f"pairs without exactly two scenes: {bad[:5]}")
     return list(groups.values())
 
 
@@ -91,7 +98,9 @@ def paired_batches(
     contrasts the same number of scenes.
     """
     if batch_size < 2 or batch_size % 2:
-        raise ValueError(f"batch size {batch_size} must be even (whole pairs) and >= 2")
+        raise ConfigError(
+            f"syntax.train batch size {batch_size} must be even (whole pairs) and >= 2"
+        )
     per_batch = batch_size // 2
     order = list(range(len(groups)))
     rng.shuffle(order)
@@ -111,7 +120,10 @@ def batch_schedule(
     while len(schedule) < steps:
         epoch_batches = paired_batches(groups, batch_size, random.Random(f"{seed}:{epoch}"))
         if not epoch_batches:
-            raise ValueError(f"fewer than {batch_size // 2} pairs to train on")
+            raise ConfigError(
+                f"syntax.train batch size {batch_size}: fewer than {batch_size // 2} pairs "
+                "to train on"
+            )
         schedule.extend(epoch_batches)
         epoch += 1
     return schedule[:steps]
@@ -120,32 +132,10 @@ def batch_schedule(
 # ---------------------------------------------------------------- model and images
 
 
-@dataclass
-class ClipParts:
-    """A CLIP model with what it needs to read text and images."""
-
-    model: object  # transformers CLIPModel
-    tokenizer: object
-    image_size: int
-    mean: np.ndarray
-    std: np.ndarray
-
-
-def load_clip_parts(model_dir: str | Path) -> ClipParts:
-    """CLIP with eager attention (attention weights are needed for relevance maps)."""
-    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
-
-    model = CLIPModel.from_pretrained(str(model_dir), attn_implementation="eager")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    processor = CLIPImageProcessor.from_pretrained(str(model_dir))
-    size = int(model.config.vision_config.image_size)
-    return ClipParts(
-        model,
-        tokenizer,
-        size,
-        np.asarray(processor.image_mean, np.float32),
-        np.asarray(processor.image_std, np.float32),
-    )
+def load_model(model_dir: str | Path, device: str = "cpu", dtype: str = "float32") -> Clip:
+    """E3's CLIP: :func:`semspace.embed.load_clip` with eager attention (the relevance maps need
+    its attention weights) and no fingerprint (nothing of E3 is cached by one)."""
+    return load_clip(model_dir, device, dtype, eager_attention=True, fingerprint=False)
 
 
 def _load_resized(path: Path, size: int):
@@ -154,30 +144,24 @@ def _load_resized(path: Path, size: int):
     try:
         return load_and_resize(path, size)
     except BadImageError as exc:
-        raise SemspaceError(f"{path}: cannot use this frame ({exc})") from None
+        raise InputFormatError(path, f"cannot use this frame ({exc})") from None
 
 
-def load_pixels(root: str | Path, paths: Sequence[str], parts: ClipParts) -> np.ndarray:
-    """Normalised pixel values (n, 3, s, s) float32 of each frame, each distinct path read once."""
+def load_pixels(root: str | Path, paths: Sequence[str], clip: Clip) -> torch.Tensor:
+    """Normalised pixel values (n, 3, s, s), a float32 CPU tensor, each distinct frame read once."""
+    import torch
+
+    from semspace.images import normalise_pixels
+
     root = Path(root)
-    cache: dict[str, np.ndarray] = {}
-    for p in paths:
-        if p not in cache:
-            img = np.asarray(_load_resized(root / p, parts.image_size), np.float32) / 255.0
-            cache[p] = ((img - parts.mean) / parts.std).transpose(2, 0, 1)
-    return (
-        np.stack([cache[p] for p in paths])
-        if paths
-        else np.zeros((0, 3, parts.image_size, parts.image_size), np.float32)
-    )
-
-
-def tokenize(parts: ClipParts, texts: Sequence[str]) -> dict:
-    """Token ids padded to the longest text, truncated to the model's context (77 for CLIP)."""
-    limit = int(parts.model.config.text_config.max_position_embeddings)
-    return parts.tokenizer(
-        list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt"
-    )
+    distinct = list(dict.fromkeys(paths))
+    size = clip.image_size
+    if not distinct:
+        return torch.zeros((0, 3, size, size))
+    frames = [np.asarray(_load_resized(root / p, size), np.uint8) for p in distinct]
+    pixels = normalise_pixels(frames, clip.image_mean, clip.image_std)
+    where = {p: i for i, p in enumerate(distinct)}
+    return pixels[[where[p] for p in paths]]
 
 
 def clip_loss(logits_per_text):
@@ -237,18 +221,18 @@ def finetune(
     from accelerate import Accelerator
 
     seed_everything(cfg.seed)
-    parts = load_clip_parts(model_dir)
+    clip = load_model(model_dir)  # float32 on the CPU: accelerate moves it and mixes precision
     texts = item_texts(items, cfg.input_kind)
     groups = pair_groups(items.column("pair").to_pylist())
     schedule = batch_schedule(groups, cfg.batch_size, cfg.steps, cfg.seed)
-    pixels = torch.from_numpy(load_pixels(root, items.column("path").to_pylist(), parts))
-    tokens = tokenize(parts, texts)
+    pixels = load_pixels(root, items.column("path").to_pylist(), clip)
+    tokens = tokenize_texts(clip, texts)
 
     accelerator = Accelerator(
         mixed_precision=mixed_precision(cfg.device, cfg.dtype),
         cpu=pick_device(cfg.device).type == "cpu",
     )
-    model = parts.model
+    model = clip.model
     model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(),
@@ -307,7 +291,7 @@ def finetune(
 
     final = accelerator.unwrap_model(model)
     final.eval()
-    _save_model(final, parts, Path(out))
+    _save_model(final, clip, Path(out))
     if ckpt is not None and not keep_checkpoint:
         shutil.rmtree(ckpt, ignore_errors=True)
     return history
@@ -357,17 +341,17 @@ def _save_checkpoint(
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _save_model(model, parts: ClipParts, out: Path) -> None:
+def _save_model(model, clip: Clip, out: Path) -> None:
     from transformers import CLIPImageProcessor
 
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
-        parts.tokenizer.save_pretrained(tmp)
+        clip.tokenizer.save_pretrained(tmp)
         CLIPImageProcessor(
-            size={"shortest_edge": parts.image_size},
-            crop_size={"height": parts.image_size, "width": parts.image_size},
-            image_mean=parts.mean.tolist(),
-            image_std=parts.std.tolist(),
+            size={"shortest_edge": clip.image_size},
+            crop_size={"height": clip.image_size, "width": clip.image_size},
+            image_mean=list(clip.image_mean),
+            image_std=list(clip.image_std),
         ).save_pretrained(tmp)
 
 
@@ -395,42 +379,16 @@ def pair_correct(own: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 
 def embed_items(
-    parts: ClipParts,
-    texts: Sequence[str],
-    pixels: np.ndarray,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_size: int = 64,
+    clip: Clip, texts: Sequence[str], pixels: torch.Tensor, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """L2-normalised text and image embeddings (float32) of the items."""
-    import torch
-
-    dev = pick_device(device)
-    torch_dtype = resolve_dtype(dtype, dev)
-    model = parts.model.to(dev).eval()
-    text_out, image_out = [], []
-    with (
-        torch.no_grad(),
-        torch.autocast(dev.type, dtype=torch_dtype, enabled=torch_dtype != torch.float32),
-    ):
-        for start in range(0, len(texts), batch_size):
-            tok = tokenize(parts, texts[start : start + batch_size])
-            t = model.get_text_features(
-                input_ids=tok["input_ids"].to(dev), attention_mask=tok["attention_mask"].to(dev)
-            )
-            i = model.get_image_features(
-                pixel_values=torch.from_numpy(pixels[start : start + batch_size]).to(dev)
-            )
-            t = getattr(t, "pooler_output", t)
-            i = getattr(i, "pooler_output", i)
-            text_out.append(torch.nn.functional.normalize(t.float(), dim=-1).cpu().numpy())
-            image_out.append(torch.nn.functional.normalize(i.float(), dim=-1).cpu().numpy())
-    dim = int(parts.model.config.projection_dim)
-    empty = np.zeros((0, dim), np.float32)
-    return (
-        np.concatenate(text_out) if text_out else empty,
-        np.concatenate(image_out) if image_out else empty,
-    )
+    """L2-normalised text and image embeddings (float32) of the items, by the encoders of
+    :mod:`semspace.embed`."""
+    images = [
+        embed_pixels(clip, pixels[start : start + batch_size].to(clip.device, clip.dtype))
+        for start in range(0, len(pixels), batch_size)
+    ]
+    image_emb = np.concatenate(images) if images else np.zeros((0, clip.dim), np.float32)
+    return embed_texts(clip, texts, batch_size=batch_size), image_emb
 
 
 def score_pairs(
@@ -478,9 +436,9 @@ def evaluate(
     dtype: str = "auto",
 ) -> pa.Table:
     """Pairwise scores of ``items`` under the CLIP in ``model_dir``."""
-    parts = load_clip_parts(model_dir)
-    pixels = load_pixels(root, items.column("path").to_pylist(), parts)
-    text_emb, image_emb = embed_items(parts, item_texts(items, input_kind), pixels, device, dtype)
+    clip = load_model(model_dir, device, dtype)
+    pixels = load_pixels(root, items.column("path").to_pylist(), clip)
+    text_emb, image_emb = embed_items(clip, item_texts(items, input_kind), pixels)
     return score_pairs(items, text_emb, image_emb, input_kind)
 
 

@@ -47,7 +47,7 @@ def vgg16_shard_features(
     from PIL import Image
 
     from semspace.embed import embedding_table
-    from semspace.images import read_shard_images
+    from semspace.images import normalise_pixels, read_shard_images
     from semspace.io import write_parquet
     from semspace.schemas import embedding_schema
 
@@ -55,16 +55,13 @@ def vgg16_shard_features(
     dev = pick_device(device)
     dt = resolve_dtype(dtype, dev)
     model = load_vgg16_fc7(weights).to(dev, dt)
-    mean = torch.tensor(IMAGENET_MEAN, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=dev).view(1, 3, 1, 1)
     keys: list[str] = []
     parts: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     bar = Progress(f"vgg16 {shard}")
 
     def flush() -> None:
-        x = torch.as_tensor(np.stack(batch), device=dev).permute(0, 3, 1, 2).float() / 255.0
-        x = ((x - mean) / std).to(dt)
+        x = normalise_pixels(batch, IMAGENET_MEAN, IMAGENET_STD, dev).to(dt)
         with torch.inference_mode():
             feats = model(x).float()
         parts.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
