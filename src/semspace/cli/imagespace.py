@@ -59,9 +59,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--memory-gb", type=float, default=1.0, help="working memory per block")
     d.set_defaults(func=cmd_setdist)
 
-    m = steps.add_parser("mds", help="classical MDS of a distance matrix (.npy)")
+    m = steps.add_parser(
+        "mds", help="classical MDS of a distance matrix (.npy) or, matrix-free, of token sets"
+    )
+    source = m.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--distances", help="square distance matrix, e.g. DIR/symdiff.npy (dense, exact)"
+    )
+    source.add_argument(
+        "--sets",
+        help="token sets parquet: dense-exact where n fits --memory-gb, else matrix-free (SLQ)",
+    )
     m.add_argument(
-        "--distances", required=True, help="square distance matrix, e.g. DIR/symdiff.npy"
+        "--method",
+        choices=["auto", "dense", "matrix-free"],
+        default="auto",
+        help="with --sets: auto chooses by n and --memory-gb",
+    )
+    m.add_argument(
+        "--memory-gb", type=float, default=4.0, help="with --sets: memory budget of the dense path"
+    )
+    m.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default="auto",
+        help="with --sets: torch device",
+    )
+    m.add_argument("--probes", type=int, default=30, help="with --sets, matrix-free: SLQ probes")
+    m.add_argument(
+        "--lanczos-steps", type=int, default=100, help="with --sets, matrix-free: steps per probe"
     )
     m.add_argument("--out", required=True, help="output folder: eigen.json, coords.parquet")
     m.add_argument("--k", type=int, default=10, help="top eigenpairs / coordinate axes")
@@ -179,16 +205,49 @@ def cmd_mds(args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     start = time.perf_counter()
-    D = M.load_distances(args.distances)
-    result = M.classical_mds(D, k=args.k, sqrt=args.sqrt, share=not args.no_share, seed=args.seed)
-    summary = M.write_mds(result, args.out)
+    if args.sets:
+        summary = _mds_of_sets(args)
+        result_n = summary["n"]
+    else:
+        D = M.load_distances(args.distances)
+        result = M.classical_mds(
+            D, k=args.k, sqrt=args.sqrt, share=not args.no_share, seed=args.seed
+        )
+        summary = M.write_mds(result, args.out)
+        result_n = result.n
     log.info(
         "classical MDS of n=%d in %.2f s: %s",
-        result.n,
+        result_n,
         time.perf_counter() - start,
         {k: v for k, v in summary.items() if k != "eigenvalues"},
     )
     return 0
+
+
+def _mds_of_sets(args: argparse.Namespace) -> dict:
+    from semspace.experiments import mds as M
+    from semspace.experiments import mds_sets as S
+    from semspace.experiments.setdist import indicator_matrix
+    from semspace.experiments.tokensets import read_token_sets
+    from semspace.io import write_json
+
+    X, _ = indicator_matrix(read_token_sets(args.sets).column("tokens").to_pylist())
+    out = S.mds_from_sets(
+        X,
+        k=args.k,
+        sqrt=args.sqrt,
+        share=not args.no_share,
+        method=args.method,
+        memory_gb=args.memory_gb,
+        device=args.device,
+        probes=args.probes,
+        steps=args.lanczos_steps,
+        seed=args.seed,
+    )
+    M.write_mds(out.result, args.out)
+    summary = out.summary()
+    write_json(summary, f"{args.out}/eigen.json")  # with the method and any intervals
+    return summary
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -177,8 +177,21 @@ def classical_mds(
 
     ``device`` (``cpu`` or ``cuda``) runs the eigenvalue pass of the share; Lanczos runs on the CPU.
     """
+    return mds_of_centred(
+        double_centre(D, sqrt=sqrt), k=k, sqrt=sqrt, share=share, seed=seed, device=device
+    )
+
+
+def mds_of_centred(
+    B: np.ndarray,
+    k: int = 10,
+    sqrt: bool = False,
+    share: bool = True,
+    seed: int = 0,
+    device: str = "cpu",
+) -> MDSResult:
+    """:func:`classical_mds` of the already double-centred B (``sqrt`` is only recorded)."""
     start = time.perf_counter()
-    B = double_centre(D, sqrt=sqrt)
     n = B.shape[0]
     vals, vecs = top_eigenpairs(B, max(k, 2), seed=seed)
     log.info("MDS n=%d: top-%d eigenpairs in %.2f s", n, max(k, 2), time.perf_counter() - start)
