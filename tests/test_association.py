@@ -148,16 +148,37 @@ def test_empty_shard_writes_an_empty_table(tmp_path):
     assert pq.read_table(tmp_path / "empty.parquet").schema.equals(A.ROUNDS_SCHEMA)
 
 
-def test_resume_refuses_other_settings(tmp_path):
+def test_resume_with_other_settings_discards_and_redoes(tmp_path, caplog):
     out = tmp_path / "shard.parquet"
+    calls = []
 
-    def failing(prompts, seeds):
-        raise RuntimeError("stop")
+    def stop_after_one_part(n_parts):
+        if n_parts == 1:
+            raise RuntimeError("killed")
 
-    with pytest.raises(RuntimeError):
-        A.generate_shard(items_of(CAPS), failing, out, settings={"decoding": {"top_k": 10}})
-    with pytest.raises(SemspaceError, match="other settings"):
-        A.generate_shard(items_of(CAPS), fake_generate, out, settings={"decoding": {"top_k": 5}})
+    def counting(prompts, seeds):
+        calls.extend(prompts)
+        return fake_generate(prompts, seeds)
+
+    settings = {"decoding": {"top_k": 10}}
+    with pytest.raises(RuntimeError, match="killed"):
+        A.generate_shard(
+            items_of(CAPS),
+            counting,
+            out,
+            settings=settings,
+            flush_every=1,
+            batch_size=1,
+            after_flush=stop_after_one_part,
+        )
+    assert len(list(out.with_name(out.name + ".parts").glob("part-*.parquet"))) == 1
+    calls.clear()
+    fresh = A.generate_shard(items_of(CAPS), fake_generate, tmp_path / "fresh.parquet", settings={})
+    with caplog.at_level("INFO", logger="semspace.resume"):
+        again = A.generate_shard(items_of(CAPS), counting, out, settings={"decoding": {"top_k": 5}})
+    assert "made with other settings" in caplog.text
+    # every row redone under the new settings: none of the killed run's rows was kept
+    assert len(calls) == fresh.num_rows - len(CAPS) and again.equals(fresh)
 
 
 def rounds_table(finals: dict[tuple[int, int], str], rounds: int = 2) -> pa.Table:

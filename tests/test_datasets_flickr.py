@@ -100,7 +100,7 @@ def test_bad_caption_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputFormatError, match=r"images\[0\] lacks"):
         caption_pairs(tmp_path)
     (tmp_path / "dataset_flickr8k.json").write_text("{not json")
-    with pytest.raises(InputFormatError, match="not a JSON file"):
+    with pytest.raises(InputFormatError, match="not valid JSON"):
         caption_pairs(tmp_path)
 
 

@@ -333,7 +333,7 @@ def test_parts_from_other_settings_are_discarded(tmp_path, tiny_clip_dir):
     out = tmp_path / "out.parquet"
     work = work_dir(out)
     work.mkdir()
-    (work / "meta.json").write_text(json.dumps({"batch_size": 999}))
+    (work / "settings.json").write_text(json.dumps({"batch_size": 999}))
     (work / "part-00000.parquet").write_bytes(b"garbage")
     assert _embed_cli(shard, out, tiny_clip_dir) == 0
     assert pq.read_table(out)["key"].to_pylist() == [f"img{i:03d}" for i in range(10)]

@@ -316,7 +316,9 @@ def test_umap_figure(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8))
     feats = np.concatenate([centres[i] + 0.05 * rng.normal(size=(20, 8)) for i in range(3)])
-    xy = rp.umap_coordinates(np.concatenate([feats, centres]), n_neighbors=10, seed=0)
+    from semspace.report.projection import umap_2d
+
+    xy = umap_2d(np.concatenate([feats, centres]), n_neighbors=10, seed=0)
     assert xy.shape == (63, 2) and np.isfinite(xy).all()
     labels = np.repeat(np.arange(3), 20)
     # Points of one class lie closer to each other than to the other classes in the map.

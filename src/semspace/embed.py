@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from semspace.errors import InputFormatError, ModelFolderError, SemspaceError
 from semspace.io import write_json, write_parquet
+from semspace.resume import claim_work_dir
 from semspace.runtime import Progress, pick_device, resolve_dtype
 from semspace.schemas import SHARD, SKIPPED, embedding_schema
 
@@ -469,17 +470,25 @@ def embed_texts(
 # ---------------------------------------------------------------- reading embeddings
 
 
-def read_embeddings(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], np.ndarray]:
-    """Keys in file order and their vectors (n×d float32) from embedding Parquet files."""
+def read_embeddings(
+    paths: str | Path | Sequence[str | Path], key: str = "key"
+) -> tuple[list[str], np.ndarray]:
+    """Keys in file order and their vectors (n×d float32) from embedding Parquet files.
+
+    ``key`` names the key column: ``key`` for images, ``text`` for E2's text embeddings.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     keys: list[str] = []
     blocks: list[np.ndarray] = []
     dim: int | None = None
     for path in paths:
-        table = pq.read_table(path)
-        if "key" not in table.column_names or "embedding" not in table.column_names:
-            raise InputFormatError(path, "embedding file needs columns key and embedding")
+        try:
+            table = pq.read_table(path, columns=[key, "embedding"])
+        except (pa.ArrowInvalid, KeyError):
+            raise InputFormatError(
+                path, f"embedding file needs columns {key} and embedding"
+            ) from None
         col = table["embedding"].combine_chunks()
         if not pa.types.is_fixed_size_list(col.type):
             raise InputFormatError(
@@ -491,7 +500,7 @@ def read_embeddings(paths: str | Path | Sequence[str | Path]) -> tuple[list[str]
         dim = d
         values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         blocks.append(values.reshape(len(col), d))
-        keys.extend(table["key"].to_pylist())
+        keys.extend(table[key].to_pylist())
     if not blocks:
         return [], np.zeros((0, 0), dtype=np.float32)
     return keys, np.concatenate(blocks, axis=0)
@@ -613,18 +622,7 @@ def embed_shard(
         "fingerprint": fingerprint,
         "dim": dim,
     }
-    meta_path = work / "meta.json"
-    if work.exists():
-        try:
-            same = json.loads(meta_path.read_text()) == meta
-        except (OSError, ValueError):
-            same = False
-        if not same:
-            log.info("discarding %s: made with another model, dtype, shard or settings", work)
-            shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    if not meta_path.exists():
-        write_json(meta, meta_path)
+    claim_work_dir(work, meta)  # another model, dtype, shard or settings: discarded, redone
 
     parts = [(start, min(start + per_part, n)) for start in range(0, n, per_part)]
     part_paths = [work / f"part-{i:05d}.parquet" for i in range(len(parts))]

@@ -321,6 +321,7 @@ def _report(args: argparse.Namespace) -> int:
     from semspace.experiments.classifier import TOP2
     from semspace.io import read_json
     from semspace.report import softtext as rp
+    from semspace.report.projection import umap_2d
 
     classes = read_label_names(args.dataset_root)
     accuracy = pq.read_table(args.accuracy, schema=st.ACCURACY)
@@ -346,7 +347,7 @@ def _report(args: argparse.Namespace) -> int:
         rows = texts.filter(pc.equal(texts.column("prompt"), prompt))
         text_vectors = np.asarray(rows.column("embedding").to_pylist(), dtype=np.float32)
         text_classes = rows.column("class").to_numpy().astype(np.int64)
-        xy = rp.umap_coordinates(
+        xy = umap_2d(
             np.concatenate([embeddings[pick], text_vectors]),
             args.umap_neighbors,
             args.umap_min_dist,

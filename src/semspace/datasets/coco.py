@@ -13,13 +13,13 @@ the paper used), the table has a ``tokens`` column too (:data:`CAPTIONS_WITH_TOK
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from semspace.datasets.karpathy import is_karpathy, karpathy_images, read_json
 from semspace.errors import InputFormatError
 from semspace.schemas import CAPTIONS
 
@@ -61,18 +61,9 @@ def read_captions(
     every kept Karpathy sentence has ``tokens``, the result is a :data:`CAPTIONS_WITH_TOKENS` table.
     """
     path = find_captions_file(path, file)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputFormatError(
-            path, "file not found; point the dataset's `path` at the captions JSON"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(path, f"not UTF-8 text ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise InputFormatError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
-    if isinstance(data, dict) and "images" in data:
-        images = _karpathy_images(path, data["images"], split)
+    data = read_json(path)
+    if is_karpathy(data):
+        images = _karpathy_images(path, data, split)
     elif isinstance(data, list):
         images = _blip_images(path, data)
     else:
@@ -102,13 +93,9 @@ def captions_schema(table: pa.Table) -> pa.Schema:
     return CAPTIONS_WITH_TOKENS if "tokens" in table.column_names else CAPTIONS
 
 
-def _karpathy_images(path: Path, entries: Any, split: str) -> list[_Image]:
-    if not isinstance(entries, list):
-        raise InputFormatError(path, "'images' must be a list")
+def _karpathy_images(path: Path, data: Any, split: str) -> list[_Image]:
     images = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "sentences" not in entry:
-            raise InputFormatError(path, f"images[{i}] has no 'sentences'")
+    for i, entry in enumerate(karpathy_images(path, data)):
         if entry.get("split") != split:
             continue
         texts: list[str] = []

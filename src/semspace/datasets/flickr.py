@@ -16,7 +16,6 @@ box (``1000092795.jpg#12,40,300,333``), see :func:`semspace.datasets.pairs.crop_
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from semspace.datasets.karpathy import karpathy_images, read_json
 from semspace.datasets.pairs import SPLITS, Pair, manifest_from_pairs, pairs_table, union_box
 from semspace.errors import InputFormatError
 
@@ -82,16 +82,8 @@ def _check_splits(splits: list[str] | None) -> tuple[str, ...]:
 
 def read_karpathy(path: Path) -> list[dict]:
     """The ``images`` list of a Karpathy caption file, checked for the fields we use."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFormatError(path, f"not a JSON file: {exc}") from None
-    images = data.get("images") if isinstance(data, dict) else None
-    if not isinstance(images, list):
-        raise InputFormatError(path, 'expected {"images": [...]} (Karpathy caption format)')
+    images = karpathy_images(path, read_json(path), required=("filename", "split", "sentences"))
     for i, entry in enumerate(images):
-        if not isinstance(entry, dict) or not {"filename", "split", "sentences"} <= entry.keys():
-            raise InputFormatError(path, f"images[{i}] lacks filename, split or sentences")
         if entry["split"] not in KARPATHY_SPLITS:
             raise InputFormatError(path, f"images[{i}] has unknown split {entry['split']!r}")
     return images

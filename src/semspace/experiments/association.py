@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -29,7 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from semspace.errors import ConfigError, InputFormatError, SemspaceError
-from semspace.io import write_json, write_parquet
+from semspace.io import write_parquet
+from semspace.resume import claim_work_dir, discard
 from semspace.runtime import Progress
 from semspace.schemas import CAPTIONS
 
@@ -154,13 +154,9 @@ def shard_images(n_images: int, shards: int, shard: int) -> range:
 
 def read_captions(path: str | Path) -> list[CaptionItem]:
     """Captions Parquet (schema ``CAPTIONS``) as items sorted by (image, caption)."""
-    try:
-        table = pq.read_table(path, columns=CAPTIONS.names)
-    except (OSError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputFormatError(
-            path, f"not a captions Parquet with columns {CAPTIONS.names}: {exc}"
-        ) from exc
-    cols = table.to_pydict()
+    from semspace.experiments.tokensets import read_captions_table
+
+    cols = read_captions_table(path).select(CAPTIONS.names).to_pydict()
     items = [
         CaptionItem(int(i), None if c is None else int(c), int(k), str(t))
         for i, c, k, t in zip(cols["image"], cols["coco_id"], cols["caption"], cols["text"])
@@ -264,24 +260,20 @@ def run_rounds(
 
 class PartStore:
     """Numbered Parquet parts of one shard's rows, in ``<out>.parts/``; each part written
-    atomically."""
+    atomically. Parts made under other settings are discarded (:mod:`semspace.resume`)."""
 
     def __init__(self, out: str | Path, settings: dict[str, Any]) -> None:
         self.out = Path(out)
         self.dir = self.out.with_name(self.out.name + ".parts")
         self.settings = settings
-        self.dir.mkdir(parents=True, exist_ok=True)
-        stamp = self.dir / "settings.json"
-        if stamp.exists():
-            previous = json.loads(stamp.read_text(encoding="utf-8"))
-            if previous != json.loads(json.dumps(settings)):
-                raise SemspaceError(
-                    f"{self.dir} holds rows made with other settings ({previous}); "
-                    "delete that folder to start this shard again"
-                )
-        else:
-            write_json(settings, stamp)
+        claim_work_dir(self.dir, settings)  # other settings: discarded and redone
         self.n_parts = len(self.parts())
+
+    def restart(self, why: str) -> None:
+        """Discard every part (see :mod:`semspace.resume`) and start the shard again."""
+        discard(self.dir, why)
+        claim_work_dir(self.dir, self.settings)
+        self.n_parts = 0
 
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet"))
@@ -348,9 +340,8 @@ def generate_shard(
     wanted = {(it.image, it.caption, r) for it in items for r in range(rounds + 1)}
     stray = set(done) - wanted
     if stray:
-        raise SemspaceError(
-            f"{store.dir} holds rows of captions outside this shard, e.g. {min(stray)}; delete it"
-        )
+        store.restart(f"rows of captions outside this shard, e.g. {min(stray)}")
+        done = {}
     if done:
         log.info("resuming: %d of %d rows already made", len(done), len(wanted))
 

@@ -161,12 +161,9 @@ def map_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     if method == "pca" or len(x) < 5:
         return pca_2d(x)
     if method == "umap":
-        import umap
+        from semspace.report.projection import umap_2d
 
-        reducer = umap.UMAP(
-            n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(x) - 1)
-        )
-        return np.asarray(reducer.fit_transform(x))
+        return umap_2d(x, seed=seed)
     raise ValueError(f"unknown map method {method!r}; use pca or umap")
 
 

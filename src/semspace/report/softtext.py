@@ -182,24 +182,6 @@ def sample_indices(labels: np.ndarray, max_images: int, seed: int) -> np.ndarray
     return np.sort(rng.choice(len(labels), size=max_images, replace=False))
 
 
-def umap_coordinates(
-    features: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
-) -> np.ndarray:
-    """2-D UMAP (cosine metric) of the rows of ``features``."""
-    import umap
-
-    n_neighbors = max(2, min(n_neighbors, len(features) - 1))
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=n_neighbors,
-        min_dist=min_dist,
-        metric="cosine",
-        random_state=seed,
-        n_jobs=1,  # a fixed random_state runs single-threaded anyway; say so to silence the warning
-    )
-    return np.asarray(reducer.fit_transform(features), dtype=np.float32)
-
-
 def plot_umap(
     image_xy: np.ndarray,
     image_labels: np.ndarray,
