@@ -119,9 +119,10 @@ def test_bad_files_name_the_file(cifar_root) -> None:
         load_split(root, "train")
 
 
-def test_manifest_exports_pngs_with_stable_keys(cifar_root) -> None:
+def test_manifest_exports_pngs_with_stable_keys(cifar_root, tmp_path) -> None:
     root, images, _ = cifar_root
-    table = build_image_manifest("cifar10", root, split="test")
+    files = tmp_path / "results" / "cifar10.files"
+    table = build_image_manifest("cifar10", root, files_dir=files, split="test")
     assert table.column("key").to_pylist() == [
         "test_00000",
         "test_00001",
@@ -132,15 +133,23 @@ def test_manifest_exports_pngs_with_stable_keys(cifar_root) -> None:
     assert table.column("left").null_count == 4
     for i, rel in enumerate(table.column("path").to_pylist()):
         assert not Path(rel).is_absolute()
+        # the PNGs lie in the folder given, not in the dataset's own folder
+        assert (root / rel).resolve() == (files / "test" / f"{i:05d}.png").resolve()
         with Image.open(root / rel) as png:
             assert png.mode == "RGB"
             np.testing.assert_array_equal(np.asarray(png), images["test"][i])
-    # A PNG folder outside the root still yields paths relative to it.
-    outside = root.parent / "pngs"
-    table = image_manifest(root, split="train", png_dir=str(outside), limit=2)
+    assert not list(root.rglob("*.png"))
+    table = image_manifest(root, files, split="train", limit=2)
     assert table.num_rows == 2
     with Image.open(root / table.column("path")[1].as_py()) as png:
         np.testing.assert_array_equal(np.asarray(png), images["train"][1])
+
+
+def test_manifest_of_cifar_needs_a_folder_for_its_pngs(cifar_root) -> None:
+    from semspace.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exports its images"):
+        build_image_manifest("cifar10", cifar_root[0], split="test")
 
 
 def test_synthetic_demo_data_uses_the_real_layout(tmp_path: Path) -> None:

@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from semspace.cli import main as cli_main
-from semspace.cli.images import check_manifest
-from semspace.datasets import build_image_manifest
+from semspace.datasets import build_image_manifest, check_manifest
 from semspace.datasets.folder import image_manifest
 from semspace.errors import InputFormatError
 from semspace.schemas import MANIFEST

@@ -152,6 +152,103 @@ def test_paired_features_subset_and_concat() -> None:
     assert sub.text_item.tolist() == [1, 1, 0]
 
 
+def _embedding_file(path, keys, vectors, key="key"):
+    import pyarrow.parquet as pq
+
+    dim = vectors.shape[1]
+    flat = pa.array(np.asarray(vectors, np.float32).ravel())
+    table = pa.table({key: keys, "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)})
+    pq.write_table(table, path)
+    return path
+
+
+def test_read_features_and_load_paired_from_files(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from semspace.errors import ConfigError
+    from semspace.experiments.retrieval import load_paired, read_features
+
+    pq.write_table(_toy_pairs(), tmp_path / "pairs.parquet")
+    image_vecs = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    shards = [
+        _embedding_file(tmp_path / "0.parquet", ["b.jpg#1,2,3,4"], image_vecs[:1]),
+        _embedding_file(tmp_path / "1.parquet", ["a.jpg"], image_vecs[1:]),
+    ]
+    text_keys = ["gone", "a blue dot", "red dot", "a red dot"]
+    text_vecs = np.arange(12, dtype=np.float32).reshape(4, 3)
+    texts = _embedding_file(tmp_path / "texts.parquet", text_keys, text_vecs, key="text")
+    items, captions, dropped = read_features(tmp_path / "pairs.parquet", shards, texts)
+    expected = build_features(
+        _toy_pairs(), ["b.jpg#1,2,3,4", "a.jpg"], image_vecs, text_keys, text_vecs
+    )
+    assert items.equals(expected[0]) and captions.equals(expected[1])
+    assert dropped.equals(expected[2])
+    pq.write_table(items, tmp_path / "items.parquet")
+    pq.write_table(captions, tmp_path / "captions.parquet")
+    files = [tmp_path / "items.parquet"], [tmp_path / "captions.parquet"]
+    pooled = load_paired(files[0] * 2, files[1] * 2, ["train"])
+    one = features_from_tables(items, captions, ["train"])
+    assert pooled.keys == one.keys * 2 and pooled.texts == one.texts * 2
+    assert pooled.text_item.tolist() == one.text_item.tolist() + (one.text_item + 1).tolist()
+    with pytest.raises(ConfigError, match="one file each"):
+        load_paired(files[0], files[1] * 2, ["train"])
+    with pytest.raises(ConfigError, match="no image-embedding files"):
+        read_features(tmp_path / "pairs.parquet", [], texts)
+
+
+def test_zero_shot_vectors_and_map_points() -> None:
+    from semspace.errors import ConfigError
+    from semspace.experiments.retrieval import joint_vectors, map_points
+
+    rng = np.random.default_rng(0)
+    data = PairedFeatures(
+        ["x", "y", "z"],
+        rng.normal(size=(3, 4)),
+        ["x1", "y1", "x2", "z1"],
+        rng.normal(size=(4, 4)),
+        np.array([0, 1, 0, 2]),
+    )
+    images, texts = joint_vectors(data)
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0)
+    np.testing.assert_allclose(
+        texts * np.linalg.norm(data.text_features, axis=1)[:, None], data.text_features
+    )
+    points = map_points(data, images, texts, n_images=2)
+    assert points.modality == ["image", "image", "sentence", "sentence", "sentence"]
+    assert points.item == [0, 1, 0, 1, 0]
+    assert points.keys == ["x", "y", "x", "y", "x"]
+    assert points.texts == [None, None, "x1", "y1", "x2"]
+    np.testing.assert_array_equal(points.vectors, np.concatenate([images[:2], texts[:3]]))
+    other = PairedFeatures(["x"], np.ones((1, 2)), ["x1"], np.ones((1, 3)), np.array([0]))
+    with pytest.raises(ConfigError, match="one CLIP"):
+        joint_vectors(other)
+
+
+def test_write_map_writes_the_figure_and_its_coordinates(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from semspace.experiments.retrieval import MapPoints
+    from semspace.report.retrieval import COORDS, map_title, write_map
+
+    rng = np.random.default_rng(1)
+    points = MapPoints(
+        rng.normal(size=(6, 5)),
+        ["image"] * 3 + ["sentence"] * 3,
+        [0, 1, 2, 0, 1, 2],
+        ["a", "b", "c", "a", "b", "c"],
+        [None] * 3 + ["t0", "t1", "t2"],
+    )
+    title = map_title("clip", "sum", "flickr30k", "flickr8k")
+    assert title == "clip features, sum loss, trained on flickr30k; eval flickr8k"
+    assert map_title("clip", "none", "zeroshot", "vg") == "zero-shot CLIP; eval vg"
+    write_map(points, title, tmp_path / "map.png", tmp_path / "coords.parquet", method="pca")
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    coords = pq.read_table(tmp_path / "coords.parquet", schema=COORDS)
+    assert coords.column("key").to_pylist() == points.keys
+    xy = np.column_stack([coords.column("x").to_numpy(), coords.column("y").to_numpy()])
+    np.testing.assert_allclose(xy, pca_2d(points.vectors))
+
+
 def test_table_puts_paper_numbers_only_where_the_paper_has_them() -> None:
     rows = []
     for train in ("zeroshot", "flickr30k", "vg"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 from semspace.codeversion import code_digest
 from semspace.config import validate_config
+from semspace.images import shard_ids as images_shard_ids
 
 # Our validator rather than snakemake.utils.validate: it also fills in defaults inside the
 # per-experiment schema files that config.schema.yaml refers to, and names keys as paths.
@@ -155,22 +156,12 @@ def runtime_args():
 # ---------------------------------------------------------------- image shards and embeddings
 
 
-def manifest_path(dataset):
-    return result_path(f"manifests/{dataset}.parquet")
-
-
 def shard_ids(dataset):
-    """Shard numbers of a dataset, read from its manifest (a checkpoint)."""
+    """Shard names of a dataset (`00000`, ...), from its manifest (a checkpoint); the count is
+    `semspace.images.shard_ids`, the one the `images resize` command splits by."""
     manifest = checkpoints.images_manifest.get(dataset=dataset).output.manifest
     n_rows = pl.scan_parquet(manifest).select(pl.len()).collect().item()
-    size = config["images"]["shard_size"]
-    return [f"{i:05d}" for i in range((n_rows + size - 1) // size)]
-
-
-def image_shards(dataset, model):
-    return [
-        result_path(f"shards/{dataset}/{model}/{s}.parquet") for s in shard_ids(dataset)
-    ]
+    return images_shard_ids(n_rows, config["images"]["shard_size"])
 
 
 def embedding_shards(dataset, model):

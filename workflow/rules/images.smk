@@ -8,6 +8,9 @@ checkpoint images_manifest:
         images_root=dataset_images_root_input,
     output:
         manifest=result_path("manifests/{dataset}.parquet"),
+        # images the format must export (CIFAR-10's PNGs); empty for the others
+        files=directory(result_path("manifests/{dataset}.files")),
+        left_out=result_path("manifests/{dataset}.left_out.json"),
     log:
         log_path("manifest/{dataset}.log"),
     benchmark:
@@ -22,12 +25,14 @@ checkpoint images_manifest:
     shell:
         "semspace images manifest --format {params.fmt} --root {input.root}"
         " --options {params.options:q} --shard-size {params.shard_size}"
-        " --out {output.manifest} > {log} 2>&1"
+        " --out {output.manifest} --files-dir {output.files} --left-out {output.left_out}"
+        " > {log} 2>&1"
 
 
 rule images_resize:
     input:
         manifest=result_path("manifests/{dataset}.parquet"),
+        files=result_path("manifests/{dataset}.files"),
         root=dataset_root_input,
         images_root=dataset_images_root_input,
     output:

@@ -1,7 +1,8 @@
 # Experiment E4 `softtext`: soft-text prompts for CLIP zero-shot classification on CIFAR-10
 # (DESIGN.md E4, docs/softtext.md). A classifier gives each test image its top-2 classes;
 # CLIP scores hard and soft prompts against the shared image embeddings of the test split.
-# The cifar10 manifest (stage `manifest`) exports the test images as PNG under <root>/png/.
+# The cifar10 manifest (rule `images_manifest`) exports the test images as PNG into its declared
+# folder results/<run>/manifests/<dataset>.files/test/.
 
 
 rule softtext_demo_data:

@@ -1,69 +1,32 @@
-"""``semspace manifest`` and ``semspace resize``: the shared image stages."""
+"""``semspace images manifest`` and ``semspace images resize``: the shared image stages."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semspace.errors import ConfigError, InputFormatError
 from semspace.io import write_json, write_parquet
 from semspace.schemas import MANIFEST
 
 log = logging.getLogger("semspace")
 
 
-def check_manifest(table: pa.Table, source: str | Path) -> pa.Table:
-    """Cast to :data:`MANIFEST` (missing box columns become null) and require unique keys."""
-    missing = [n for n in ("key", "path") if n not in table.column_names]
-    if missing:
-        raise InputFormatError(source, f"manifest lacks columns {missing}")
-    for name in ("left", "top", "right", "bottom"):
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.int32()))
-    try:
-        table = table.select(MANIFEST.names).cast(MANIFEST)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-        raise InputFormatError(
-            source, f"manifest does not fit the MANIFEST schema: {exc}"
-        ) from None
-    counts = Counter(table.column("key").to_pylist())
-    dupes = sorted(k for k, n in counts.items() if n > 1)
-    if dupes:
-        raise InputFormatError(
-            source,
-            f"{len(dupes)} duplicate keys in the manifest, e.g. {dupes[:5]}; keys must be unique",
-        )
-    return table
-
-
 def _manifest(args: argparse.Namespace) -> int:
-    from semspace.datasets import build_image_manifest
+    from semspace.datasets import make_manifest, parse_options
+    from semspace.images import n_shards
 
-    try:
-        options = json.loads(args.options)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--options is not valid JSON ({exc}): {args.options!r}") from None
-    if not isinstance(options, dict):
-        raise ConfigError(f"--options must be a JSON object, not {args.options!r}")
-    table = build_image_manifest(args.format, Path(args.root), **options)
-    left_out = (table.schema.metadata or {}).get(b"left_out")
-    table = check_manifest(table, f"{args.format} dataset at {args.root}")
-    write_parquet(table, args.out, schema=MANIFEST)
+    out = Path(args.out)
+    files_dir = args.files_dir or out.with_name(out.name + ".files")
+    left_out_path = args.left_out or out.with_suffix(".left_out.json")
+    options = parse_options(args.options)
+    table, left_out = make_manifest(args.format, Path(args.root), files_dir, **options)
+    write_parquet(table, out, schema=MANIFEST)
+    write_json(left_out, left_out_path)
     if left_out:
-        # What a folder dataset could not follow (symlink loops, dangling links), beside the output.
-        counts = json.loads(left_out)
-        write_json(counts, Path(args.out).with_suffix(".left_out.json"))
-        log.warning(
-            "left out of the manifest (see %s): %s",
-            Path(args.out).with_suffix(".left_out.json"),
-            counts,
-        )
+        log.warning("left out of the manifest (see %s): %s", left_out_path, left_out)
     boxes = table.num_rows - table.column("left").null_count
     log.info(
         "manifest %s: %d rows (%d with crop boxes) from %s",
@@ -73,8 +36,6 @@ def _manifest(args: argparse.Namespace) -> int:
         args.root,
     )
     if args.shard_size:
-        from semspace.images import n_shards
-
         log.info(
             "%d shards of %d images", n_shards(table.num_rows, args.shard_size), args.shard_size
         )
@@ -82,6 +43,7 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _resize(args: argparse.Namespace) -> int:
+    from semspace.datasets import check_manifest
     from semspace.images import write_shard
 
     table = check_manifest(pq.read_table(args.manifest), args.manifest)
@@ -115,6 +77,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="the dataset's folder")
     p.add_argument("--options", default="{}", help="JSON object of format-specific options")
     p.add_argument("--out", required=True, help="manifest Parquet to write")
+    p.add_argument(
+        "--files-dir",
+        default=None,
+        help="folder for images the format must export (CIFAR-10's PNGs), made empty otherwise;"
+        " default: <out>.files beside the manifest",
+    )
+    p.add_argument(
+        "--left-out",
+        default=None,
+        help="JSON: what the manifest left out, reason -> count ({} when nothing);"
+        " default: the manifest's path with suffix .left_out.json",
+    )
     p.add_argument("--shard-size", type=int, default=0, help="log how many shards this implies")
     p.set_defaults(func=_manifest)
 

@@ -8,27 +8,18 @@ the synthetic scenes; ``vgg16`` turns image shards into VGG16 fc7 features.
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from semspace.cli import add_runtime_args
-from semspace.errors import ConfigError, InputFormatError
+from semspace.datasets import PAIR_READERS
+from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace")
 
 DEMO_HELP = "tables and figures say they come from random tiny demo models"
-
-PAIR_READERS = {
-    "flickr": "semspace.datasets.flickr:caption_pairs",
-    "flickr_entities": "semspace.datasets.flickr:entity_pairs",
-    "visual_genome": "semspace.datasets.visual_genome:region_pairs",
-}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format",
         required=True,
-        choices=sorted(PAIR_READERS),
+        choices=sorted(PAIR_READERS),  # datasets.PAIR_READERS
         help="flickr: Flickr8k/30k captions (Karpathy file); flickr_entities: Flickr30k Entities"
         " phrase crops; visual_genome: region crops and their phrases",
     )
@@ -183,16 +174,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_vgg16)
 
 
-def _options(text: str) -> dict:
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--options is not valid JSON ({exc}): {text!r}") from None
-    if not isinstance(options, dict):
-        raise ConfigError(f"--options must be a JSON object, not {text!r}")
-    return options
-
-
 def _demo(args: argparse.Namespace) -> int:
     from semspace.demo.scenes import write_demo
 
@@ -213,19 +194,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    import importlib
-
+    from semspace.datasets import build_pairs, parse_options
     from semspace.datasets.pairs import PAIRS
     from semspace.io import write_parquet
 
-    module, func = PAIR_READERS[args.format].split(":")
-    reader = getattr(importlib.import_module(module), func)
-    options = _options(args.options)
-    try:
-        inspect.signature(reader).bind(Path(args.root), **options)
-    except TypeError as exc:  # an option the reader does not take
-        raise ConfigError(f"datasets options for format {args.format}: {exc}") from None
-    table = reader(Path(args.root), **options)
+    table = build_pairs(args.format, Path(args.root), **parse_options(args.options))
     write_parquet(table, args.out, schema=PAIRS)
     splits = table.group_by("split").aggregate([("key", "count")]).to_pylist()
     log.info(
@@ -237,14 +210,9 @@ def _pairs(args: argparse.Namespace) -> int:
     return 0
 
 
-def distinct_texts(pairs: pa.Table) -> list[str]:
-    """Distinct texts in first-seen order."""
-    return list(dict.fromkeys(pairs.column("text").to_pylist()))
-
-
 def _texts(args: argparse.Namespace) -> int:
-    from semspace.embed import TextEmbeddingCache, embed_texts, load_clip
-    from semspace.experiments.retrieval import text_embeddings_schema
+    from semspace.embed import TextEmbeddingCache, load_clip
+    from semspace.experiments.retrieval import text_embeddings
     from semspace.io import write_parquet
     from semspace.runtime import seed_everything
 
@@ -254,55 +222,19 @@ def _texts(args: argparse.Namespace) -> int:
     clip = load_clip(args.model, device=args.device, dtype=args.dtype)
     cache = TextEmbeddingCache(args.cache) if args.cache else None
     for pairs, out in zip(args.pairs, args.out, strict=True):
-        texts = distinct_texts(pq.read_table(pairs, columns=["text"]))
-        vectors = np.asarray(
-            embed_texts(clip, texts, batch_size=args.batch_size, cache=cache), dtype=np.float32
-        )
-        dim = vectors.shape[1]
-        table = pa.table(
-            {
-                "text": texts,
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
-            },
-            schema=text_embeddings_schema(dim),
+        table = text_embeddings(
+            clip, pq.read_table(pairs, columns=["text"]), args.batch_size, cache
         )
         write_parquet(table, out)
-        log.info("%s: %d distinct texts, %d-d", out, len(texts), dim)
+        log.info("%s: %d distinct texts, %d-d", out, table.num_rows, clip.dim)
     return 0
 
 
-def read_vectors(paths: list[str], key: str = "key") -> tuple[list[str], np.ndarray]:
-    """Keys and vectors (n × d float32) of embedding Parquet files, in file order."""
-    keys: list[str] = []
-    parts: list[np.ndarray] = []
-    dim = None
-    for path in paths:
-        table = pq.read_table(path, columns=[key, "embedding"])
-        kind = table.schema.field("embedding").type
-        if not pa.types.is_fixed_size_list(kind):
-            raise InputFormatError(path, "embedding must be a fixed-size list of float32")
-        if dim is not None and kind.list_size != dim:
-            raise InputFormatError(path, f"embedding size {kind.list_size} differs from {dim}")
-        dim = kind.list_size
-        keys += table.column(key).to_pylist()
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        parts.append(np.asarray(flat, dtype=np.float32).reshape(-1, dim))
-    if dim is None:
-        raise ValueError("no embedding files")
-    return keys, np.concatenate(parts)
-
-
 def _features(args: argparse.Namespace) -> int:
-    from semspace.datasets.pairs import PAIRS
-    from semspace.experiments.retrieval import DROPPED, build_features
+    from semspace.experiments.retrieval import DROPPED, read_features
     from semspace.io import write_parquet
 
-    pairs = pq.read_table(args.pairs).select(PAIRS.names)
-    image_keys, image_vectors = read_vectors(args.embeddings)
-    text_keys, text_vectors = read_vectors([args.texts], key="text")
-    items, captions, dropped = build_features(
-        pairs, image_keys, image_vectors, text_keys, text_vectors
-    )
+    items, captions, dropped = read_features(args.pairs, args.embeddings, args.texts)
     write_parquet(items, args.out_items)
     write_parquet(captions, args.out_captions)
     write_parquet(dropped, args.out_dropped, schema=DROPPED)
@@ -315,23 +247,9 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_paired(items: list[str], captions: list[str], splits: list[str]):
-    from semspace.experiments.retrieval import PairedFeatures, features_from_tables
-
-    if len(items) != len(captions):
-        raise ConfigError("--items and --captions need one file each per dataset")
-    parts = [
-        features_from_tables(pq.read_table(i), pq.read_table(c), splits)
-        for i, c in zip(items, captions, strict=True)
-    ]
-    dims = {(p.images.shape[1], p.text_features.shape[1]) for p in parts}
-    if len(dims) > 1:
-        raise ConfigError(f"datasets pooled for training differ in feature sizes: {sorted(dims)}")
-    return PairedFeatures.concat(parts)
-
-
 def _train(args: argparse.Namespace) -> int:
     from semspace.experiments.jointspace import TrainConfig, train
+    from semspace.experiments.retrieval import load_paired
     from semspace.io import write_parquet
     from semspace.runtime import seed_everything
 
@@ -364,35 +282,31 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def map_title(features: str, loss: str, train: str, eval_name: str) -> str:
-    if train == "zeroshot":
-        return f"zero-shot CLIP; eval {eval_name}"
-    return f"{features} features, {loss} loss, trained on {train}; eval {eval_name}"
-
-
 def _evaluate(args: argparse.Namespace) -> int:
-    from semspace.experiments.retrieval import METRICS, evaluate, l2_normalise, metrics_table
+    from semspace.experiments.retrieval import (
+        METRICS,
+        evaluate,
+        joint_vectors,
+        load_paired,
+        map_points,
+        metrics_table,
+    )
     from semspace.io import write_parquet
-    from semspace.report.retrieval import COORDS, coords_table, draw_map, map_2d
+    from semspace.report.retrieval import map_title, write_map
 
     lists = [args.items, args.captions, args.metrics_out, args.maps_out, args.coords_out]
     if any(len(x) != len(args.eval_names) for x in lists):
         raise ConfigError("evaluate needs one items/captions/metrics/map/coords file per eval set")
     model = None
     if args.checkpoint:
-        from semspace.experiments.jointspace import load_checkpoint, project
+        from semspace.experiments.jointspace import load_checkpoint
 
         model = load_checkpoint(args.checkpoint, device=args.device)
     for k, name in enumerate(args.eval_names):
         data = load_paired([args.items[k]], [args.captions[k]], [args.split])
         if not data.keys:
             raise ConfigError(f"{args.items[k]}: no images in split {args.split!r}")
-        if model is not None:
-            images, texts = project(model, data)
-        else:
-            if data.images.shape[1] != data.text_features.shape[1]:
-                raise ConfigError("zero-shot evaluation needs image and text features of one CLIP")
-            images, texts = l2_normalise(data.images), l2_normalise(data.text_features)
+        images, texts = joint_vectors(data, model)
         results = evaluate(images, texts, data.text_item, args.fold_size)
         for direction, r in results.items():
             log.info(
@@ -407,41 +321,31 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         table = metrics_table(results, args.features_name, args.loss, args.train_name, name)
         write_parquet(table, args.metrics_out[k], schema=METRICS)
-        # The map: the first images of the split with all their sentences.
-        n = min(args.map_images, len(data.keys))
-        sub = np.flatnonzero(data.text_item < n)
-        points = np.concatenate([images[:n], texts[sub]])
-        modality = ["image"] * n + ["sentence"] * len(sub)
-        item = list(range(n)) + data.text_item[sub].tolist()
-        coords = map_2d(points, args.map_method, args.seed)
-        title = map_title(args.features_name, args.loss, args.train_name, name)
-        draw_map(
-            coords, modality, item, title, args.maps_out[k], demo=args.demo, method=args.map_method
-        )
-        keys = data.keys[:n] + [data.keys[i] for i in data.text_item[sub]]
-        texts_col = [None] * n + [data.texts[j] for j in sub]
-        write_parquet(
-            coords_table(modality, keys, texts_col, item, coords), args.coords_out[k], schema=COORDS
+        write_map(
+            map_points(data, images, texts, args.map_images),
+            map_title(args.features_name, args.loss, args.train_name, name),
+            args.maps_out[k],
+            args.coords_out[k],
+            method=args.map_method,
+            seed=args.seed,
+            demo=args.demo,
         )
     return 0
 
 
 def _table(args: argparse.Namespace) -> int:
-    import pyarrow.csv as pcsv
+    from semspace.report.retrieval import write_retrieval_table
 
-    from semspace.experiments.retrieval import METRICS
-    from semspace.io import atomic_path, write_parquet
-    from semspace.report.retrieval import TABLE, retrieval_table, write_table_views
-
-    metrics = pa.concat_tables(
-        [pq.read_table(p).select(METRICS.names).cast(METRICS) for p in args.metrics]
+    table = write_retrieval_table(
+        args.metrics,
+        args.train_order,
+        args.eval_order,
+        args.out_md,
+        args.out_csv,
+        args.out_parquet,
+        demo=args.demo,
     )
-    table = retrieval_table(metrics, args.train_order, args.eval_order)
-    write_parquet(table, args.out_parquet, schema=TABLE)
-    with atomic_path(args.out_csv, suffix=".csv") as tmp:
-        pcsv.write_csv(table, tmp)
-    html = write_table_views(table, args.out_md, demo=args.demo)
-    log.info("E2 table: %d rows -> %s, %s", table.num_rows, args.out_md, html)
+    log.info("E2 table: %d rows -> %s, %s", table.num_rows, args.out_md, args.out_csv)
     return 0
 
 

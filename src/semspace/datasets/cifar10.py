@@ -33,7 +33,6 @@ BATCHES_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
 SPLITS = {"train": TRAIN_BATCHES, "test": TEST_BATCHES}
-IMAGE_SHAPE = (32, 32, 3)
 #: The class names of ``batches.meta`` in label order (for messages and tests only; the loader
 #: reads them from the file).
 CLASSES = (
@@ -173,20 +172,22 @@ def export_pngs(images: np.ndarray, out_dir: str | Path) -> list[Path]:
 
 def image_manifest(
     root: Path,
+    files_dir: str | Path,
     split: str = "test",
-    png_dir: str = "png",
     limit: int | None = None,
 ) -> pa.Table:
-    """Manifest of one split; exports its images as PNG under ``png_dir`` (relative to ``root``,
-    or absolute) first. ``limit`` keeps the first images only (quick runs)."""
+    """Manifest of one split; exports its images as PNG under ``files_dir/<split>/`` first (the
+    ``images_manifest`` rule's declared folder, never the dataset's own). Paths are relative to
+    ``root``. ``limit`` keeps the first images only (quick runs)."""
     root = Path(root)
     data = load_split(root, split, limit=limit)
-    out_dir = Path(png_dir) if Path(png_dir).is_absolute() else root / png_dir
-    paths = export_pngs(data.images, out_dir / split)
+    paths = export_pngs(data.images, Path(files_dir) / split)
+    base = root.resolve()
+    paths = [Path(os.path.relpath(p.resolve(), base)) for p in paths]
     return pa.table(
         {
             "key": [image_key(split, i) for i in range(len(paths))],
-            "path": [os.path.relpath(p, root) for p in paths],
+            "path": [p.as_posix() for p in paths],
             "left": pa.nulls(len(paths), pa.int32()),
             "top": pa.nulls(len(paths), pa.int32()),
             "right": pa.nulls(len(paths), pa.int32()),

@@ -17,12 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from semspace.datasets.pairs import PAIRS
-from semspace.errors import SemspaceError
+from semspace.errors import ConfigError, SemspaceError
+
+if TYPE_CHECKING:
+    from semspace.embed import Clip, TextEmbeddingCache
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +279,98 @@ def features_from_tables(
     )
     text_features = _vectors(captions.column("embedding"), dt)[cap_mask]
     return PairedFeatures(keys, images, texts, text_features, text_item)
+
+
+def distinct_texts(pairs: pa.Table) -> list[str]:
+    """Distinct texts in first-seen order."""
+    return list(dict.fromkeys(pairs.column("text").to_pylist()))
+
+
+def text_embeddings(
+    clip: Clip, pairs: pa.Table, batch_size: int = 256, cache: TextEmbeddingCache | None = None
+) -> pa.Table:
+    """CLIP embeddings of every distinct text of ``pairs`` (schema ``text_embeddings_schema``)."""
+    from semspace.embed import embed_texts
+
+    texts = distinct_texts(pairs)
+    vectors = np.asarray(embed_texts(clip, texts, batch_size=batch_size, cache=cache), np.float32)
+    dim = vectors.shape[1]
+    return pa.table(
+        {
+            "text": texts,
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
+        },
+        schema=text_embeddings_schema(dim),
+    )
+
+
+def read_features(
+    pairs: str | Path, embeddings: Sequence[str | Path], texts: str | Path
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """:func:`build_features` from files: a pairs table, its image-embedding shards and its
+    text embeddings."""
+    from semspace.embed import read_embeddings
+
+    if not embeddings:
+        raise ConfigError("retrieval features: no image-embedding files given")
+    table = pq.read_table(pairs).select(PAIRS.names)
+    image_keys, image_vectors = read_embeddings(embeddings)
+    text_keys, text_vectors = read_embeddings(texts, key="text")
+    return build_features(table, image_keys, image_vectors, text_keys, text_vectors)
+
+
+def load_paired(
+    items: Sequence[str | Path], captions: Sequence[str | Path], splits: Sequence[str]
+) -> PairedFeatures:
+    """The rows of ``splits`` of one or more datasets' (items, captions) files, pooled."""
+    if len(items) != len(captions):
+        raise ConfigError("--items and --captions need one file each per dataset")
+    parts = [
+        features_from_tables(pq.read_table(i), pq.read_table(c), splits)
+        for i, c in zip(items, captions, strict=True)
+    ]
+    dims = {(p.images.shape[1], p.text_features.shape[1]) for p in parts}
+    if len(dims) > 1:
+        raise ConfigError(f"datasets pooled for training differ in feature sizes: {sorted(dims)}")
+    return PairedFeatures.concat(parts)
+
+
+def joint_vectors(data: PairedFeatures, model: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image and text vectors in the joint space: projected by a trained ``model`` (from
+    ``jointspace.load_checkpoint``), or, with none, CLIP's own (zero-shot) L2-normalised."""
+    if model is not None:
+        from semspace.experiments.jointspace import project
+
+        return project(model, data)
+    if data.images.shape[1] != data.text_features.shape[1]:
+        raise ConfigError("zero-shot evaluation needs image and text features of one CLIP")
+    return l2_normalise(data.images), l2_normalise(data.text_features)
+
+
+@dataclass
+class MapPoints:
+    """The points of a 2-D map: the first images of a split, then all of their sentences."""
+
+    vectors: np.ndarray  # (n_images + n_sentences) × d, joint space
+    modality: list[str]  # "image" or "sentence"
+    item: list[int]  # the image (0..n_images-1) each point belongs to
+    keys: list[str]  # the image key of each point
+    texts: list[str | None]  # the sentence, None for images
+
+
+def map_points(
+    data: PairedFeatures, images: np.ndarray, texts: np.ndarray, n_images: int
+) -> MapPoints:
+    """The first ``n_images`` images of ``data`` with every one of their sentences."""
+    n = min(n_images, len(data.keys))
+    sub = np.flatnonzero(data.text_item < n)
+    return MapPoints(
+        vectors=np.concatenate([images[:n], texts[sub]]),
+        modality=["image"] * n + ["sentence"] * len(sub),
+        item=list(range(n)) + data.text_item[sub].tolist(),
+        keys=data.keys[:n] + [data.keys[i] for i in data.text_item[sub]],
+        texts=[None] * n + [data.texts[j] for j in sub],
+    )
 
 
 # ---------------------------------------------------------------- metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from semspace.experiments.retrieval import DIRECTIONS, METRICS
+from semspace.experiments.retrieval import DIRECTIONS, METRICS, MapPoints
 from semspace.report import tables as T
 
 #: The paper's figures, as data for the "paper" columns only (DESIGN.md, E2; VGG16 fc7 image
@@ -247,3 +247,54 @@ def coords_table(
         },
         schema=COORDS,
     )
+
+
+def map_title(features: str, loss: str, train: str, eval_name: str) -> str:
+    """What a map shows: the features, loss and training set, or zero-shot CLIP."""
+    if train == "zeroshot":
+        return f"zero-shot CLIP; eval {eval_name}"
+    return f"{features} features, {loss} loss, trained on {train}; eval {eval_name}"
+
+
+def write_map(
+    points: MapPoints,
+    title: str,
+    png: str | Path,
+    coords_out: str | Path,
+    method: str = "pca",
+    seed: int = 0,
+    demo: bool = False,
+) -> None:
+    """Project ``points`` to 2-D (``method``), draw the map to ``png`` and write its
+    coordinates (schema :data:`COORDS`) to ``coords_out``."""
+    from semspace.io import write_parquet
+
+    coords = map_2d(points.vectors, method, seed)
+    draw_map(coords, points.modality, points.item, title, str(png), demo=demo, method=method)
+    table = coords_table(points.modality, points.keys, points.texts, points.item, coords)
+    write_parquet(table, coords_out, schema=COORDS)
+
+
+def write_retrieval_table(
+    metrics: Sequence[str | Path],
+    train_order: Sequence[str],
+    eval_order: Sequence[str],
+    out_md: str | Path,
+    out_csv: str | Path,
+    out_parquet: str | Path,
+    demo: bool = False,
+) -> pa.Table:
+    """The E2 table from ``retrieval evaluate``'s metrics files, as Parquet, CSV, Markdown and
+    HTML (beside the Markdown)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from semspace.io import atomic_path, write_parquet
+
+    rows = pa.concat_tables([pq.read_table(p).select(METRICS.names).cast(METRICS) for p in metrics])
+    table = retrieval_table(rows, train_order, eval_order)
+    write_parquet(table, out_parquet, schema=TABLE)
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        pcsv.write_csv(table, tmp)
+    write_table_views(table, out_md, demo=demo)
+    return table
