@@ -21,17 +21,17 @@ rule associate_generate:
         gpu=1,
     params:
         code=code_digest("associate"),  # re-run when the code it runs changes
-        shards=association_setting("shards"),
-        rounds=association_setting("rounds"),
-        instruction=association_setting("instruction"),
-        batch_size=association_setting("batch_size"),
-        flush_every=association_setting("flush_every"),
+        shards=lookup(dpath="imagespace/llm/shards", within=config),
+        rounds=lookup(dpath="imagespace/llm/rounds", within=config),
+        instruction=lookup(dpath="imagespace/llm/instruction", within=config),
+        batch_size=lookup(dpath="imagespace/llm/batch_size", within=config),
+        flush_every=lookup(dpath="imagespace/llm/flush_every", within=config),
         decoding=association_decoding_json,
-        limit=association_limit_args,
+        limit=lookup(dpath="imagespace/llm/limit_images", within=config),
         runtime=runtime_args(),
     shell:
         "semspace associate generate --captions {input.captions} --model {input.model}"
-        " --shard {wildcards.shard} --shards {params.shards} {params.limit}"
+        " --shard {wildcards.shard} --shards {params.shards} --limit-images {params.limit}"
         " --rounds {params.rounds} --instruction {params.instruction:q}"
         " --batch-size {params.batch_size} --flush-every {params.flush_every}"
         " --decoding {params.decoding:q} {params.runtime} --threads {threads}"
@@ -62,12 +62,12 @@ rule associate_merge:
         "../envs/cpu.yaml"
     params:
         code=code_digest("associate"),  # re-run when the code it runs changes
-        rounds=association_setting("rounds"),
-        limit=association_limit_args,
-        n_examples=association_setting("report_examples"),
+        rounds=lookup(dpath="imagespace/llm/rounds", within=config),
+        limit=lookup(dpath="imagespace/llm/limit_images", within=config),
+        n_examples=lookup(dpath="imagespace/llm/report_examples", within=config),
     shell:
         "semspace associate merge --captions {input.captions} --model {input.model}"
-        " --shard-files {input.shards} {params.limit} --rounds {params.rounds}"
+        " --shard-files {input.shards} --limit-images {params.limit} --rounds {params.rounds}"
         " --associations {output.associations} --texts {output.texts}"
         " --tokensets {output.tokensets} --stats {output.stats}"
         " --examples {output.examples} --n-examples {params.n_examples} > {log} 2>&1"

@@ -43,11 +43,24 @@ rule softtext_classifier:
         code=code_digest("softtext"),  # re-run when the code it runs changes
         # Not an output: it must survive a failed or killed job so that the next run resumes.
         checkpoint=result_path("softtext/{dataset}/classifier/checkpoint.pt"),
-        flags=softtext_classifier_flags(),
+        arch=lookup(dpath="softtext/classifier/arch", within=config),
+        epochs=lookup(dpath="softtext/classifier/epochs", within=config),
+        batch_size=lookup(dpath="softtext/classifier/batch_size", within=config),
+        lr=lookup(dpath="softtext/classifier/lr", within=config),
+        momentum=lookup(dpath="softtext/classifier/momentum", within=config),
+        weight_decay=lookup(dpath="softtext/classifier/weight_decay", within=config),
+        schedule=lookup(dpath="softtext/classifier/schedule", within=config),
+        augment=str(lookup(dpath="softtext/classifier/augment", within=config)).lower(),
+        cifar_stem=str(lookup(dpath="softtext/classifier/cifar_stem", within=config)).lower(),
+        train_limit=lookup(dpath="softtext/classifier/train_limit", within=config),
         runtime=runtime_args(),
     shell:
         "semspace softtext classifier --root {input.root} --checkpoint {params.checkpoint}"
-        " {params.flags} {params.runtime} --threads {threads}"
+        " --arch {params.arch} --epochs {params.epochs} --batch-size {params.batch_size}"
+        " --lr {params.lr} --momentum {params.momentum} --weight-decay {params.weight_decay}"
+        " --schedule {params.schedule} --augment {params.augment}"
+        " --cifar-stem {params.cifar_stem} --train-limit {params.train_limit}"
+        " {params.runtime} --threads {threads}"
         " --top2 {output.top2} --metrics {output.metrics}"
         " > {log} 2>&1"
 

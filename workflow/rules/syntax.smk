@@ -205,7 +205,7 @@ rule syntax_relevance:
         code=code_digest("syntax"),  # re-run when the code it runs changes
         demo=demo_flag(),
         lin=config["syntax"]["relevance"]["input"],
-        pairs=syntax_relevance_pairs,
+        pairs=lookup(dpath="syntax/relevance/pairs", within=config),
         runtime=runtime_args(),
     shell:
         "semspace syntax relevance --items {input.table} --root {input.root} --model-dir {input.model}"

@@ -63,7 +63,7 @@ rule vwsd_score:
     params:
         code=code_digest("vwsd"),  # re-run when the code it runs changes
         data=vwsd_data_path,
-        gold=vwsd_gold_args,
+        gold=vwsd_gold_path,
         language=vwsd_language,
         prompts=vwsd_prompts_json,
         no_gloss_prompt=config["vwsd"]["no_gloss_prompt"],
@@ -72,7 +72,7 @@ rule vwsd_score:
         # Not an output: it outlives reruns so that each distinct prompt is embedded once.
         text_cache=result_path("vwsd/{split}/{model}/text-cache.parquet"),
     shell:
-        "semspace vwsd score --split {wildcards.split} --data {params.data} {params.gold}"
+        "semspace vwsd score --split {wildcards.split} --data {params.data} --gold {params.gold:q}"
         " --language {params.language} --glosses {input.glosses}"
         " --embeddings {input.embeddings} --model {input.model} --model-id {wildcards.model}"
         " --prompts {params.prompts:q} --no-gloss-prompt {params.no_gloss_prompt}"
@@ -100,10 +100,10 @@ rule vwsd_metrics:
         "../envs/cpu.yaml"
     params:
         code=code_digest("vwsd"),  # re-run when the code it runs changes
-        references=vwsd_reference_args,
+        references=vwsd_references,
         demo=demo_flag(),
     shell:
-        "semspace vwsd metrics --items {input.tables} {params.references} {params.demo}"
+        "semspace vwsd metrics --items {input.tables} --reference {params.references} {params.demo}"
         " --out {output.metrics} --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
 
 

@@ -13,6 +13,16 @@ from semspace.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def _limit(text: str) -> int | None:
+    """A count, or ``none`` (as the workflow writes a null config value) for no limit."""
+    if text.strip().lower() in {"none", "null", ""}:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or none, not {text!r}") from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("associate", help="E5: chained LLM associations of captions")
     sub = parser.add_subparsers(dest="associate_command", metavar="SUBCOMMAND", required=True)
@@ -22,7 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--model", required=True, help="causal LM folder or hub id (from_pretrained)")
     gen.add_argument("--shard", type=int, default=0, help="this shard's number, 0-based")
     gen.add_argument("--shards", type=int, default=1, help="number of shards of the images")
-    gen.add_argument("--limit-images", type=int, default=None, help="only the first N images")
+    gen.add_argument(
+        "--limit-images",
+        type=_limit,
+        default=None,
+        metavar="N|none",
+        help="only the first N images; none (default) = all",
+    )
     gen.add_argument(
         "--rounds", type=int, default=5, help="association rounds R, each continues the last text"
     )
@@ -50,7 +66,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--shard-files", nargs="*", default=[], required=True, help="shards of `associate generate`"
     )
     merge.add_argument(
-        "--limit-images", type=int, default=None, help="only the first N images (as in generate)"
+        "--limit-images",
+        type=_limit,
+        default=None,
+        metavar="N|none",
+        help="only the first N images, none = all (as in generate)",
     )
     merge.add_argument(
         "--rounds", type=int, default=5, help="rounds each caption must have (as in generate)"

@@ -15,6 +15,14 @@ log = logging.getLogger("semspace")
 DEMO_HELP = "tables and figures say they come from random tiny demo models"
 
 
+def _boolean(text: str) -> bool:
+    """``true`` or ``false`` (as the workflow writes a config boolean), any case."""
+    value = {"true": True, "false": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "softtext", help="E4: soft-text prompts for CLIP zero-shot classification"
@@ -67,15 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     clf.add_argument(
         "--augment",
-        action=argparse.BooleanOptionalAction,
+        type=_boolean,
         default=True,
-        help="random crop (padding 4) and horizontal flip of training images",
+        metavar="true|false",
+        help="random crop (padding 4) and horizontal flip of training images (default true)",
     )
     clf.add_argument(
         "--cifar-stem",
-        action=argparse.BooleanOptionalAction,
+        type=_boolean,
         default=False,
-        help="torchvision ResNets: 3x3 stride-1 first convolution, no max-pool (32 px inputs)",
+        metavar="true|false",
+        help="torchvision ResNets: 3x3 stride-1 first convolution, no max-pool (32 px inputs;"
+        " default false)",
     )
     clf.add_argument(
         "--train-limit", type=int, default=0, help="first N training images only (0 = all)"

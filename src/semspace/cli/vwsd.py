@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="split name written in the rows (vwsd.splits[].name)",
     )
     p.add_argument("--data", required=True, help="the split's V-WSD *.data.txt file")
-    p.add_argument("--gold", help="gold file (default: the *.gold.* file beside --data)")
+    p.add_argument(
+        "--gold", default="", help="gold file; empty (default): the *.gold.* file beside --data"
+    )
     p.add_argument("--language", default="auto", help="en/it/fa; auto = from the file name")
     p.add_argument("--glosses", nargs="*", default=[], help="Parquet files from `vwsd glosses`")
     p.add_argument("--embeddings", nargs="+", required=True, help="image-embedding shards")
@@ -73,10 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reference",
-        action="append",
+        action="extend",
+        nargs="*",
         default=[],
         metavar="SPLIT=NAME",
-        help="paper figures to show for a split (trial, test_en)",
+        help="paper figures to show for a split (trial, test_en); several may follow one flag",
     )
     p.add_argument("--out", required=True, help="metrics Parquet")
     p.add_argument("--markdown", required=True, help="metrics table in Markdown")

@@ -19,29 +19,3 @@ def association_model_dir(wildcards):
 
 def association_decoding_json(wildcards):
     return json.dumps(association_llm()["decoding"], sort_keys=True)
-
-
-def association_setting(key):
-    """An input function returning `imagespace.llm.<key>` (read at job time, not at parse time)."""
-
-    def setting(wildcards):
-        return association_llm()[key]
-
-    setting.__name__ = f"association_{key}"
-    return setting
-
-
-def association_limit_args(wildcards):
-    limit = association_llm()["limit_images"]
-    return "" if limit is None else f"--limit-images {limit}"
-
-
-def association_final_output():
-    """The LLM branch's tables (empty unless both `imagespace.enabled` and `imagespace.llm.enabled`)."""
-    if not (config["imagespace"]["enabled"] and association_llm()["enabled"]):
-        return []
-    return [
-        result_path("imagespace/llm/tokensets.parquet"),
-        result_path("imagespace/llm/token_statistics.parquet"),
-        result_path("imagespace/llm/association_examples.csv"),
-    ]

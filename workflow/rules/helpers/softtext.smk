@@ -7,17 +7,6 @@ def softtext_relations_json():
     return json.dumps({entry["name"]: entry["phrase"] for entry in relations})
 
 
-def softtext_classifier_flags():
-    """`semspace softtext classifier` options from config softtext.classifier."""
-    clf = config["softtext"]["classifier"]
-    return (
-        f"--arch {clf['arch']} --epochs {clf['epochs']} --batch-size {clf['batch_size']}"
-        f" --lr {clf['lr']} --momentum {clf['momentum']} --weight-decay {clf['weight_decay']}"
-        f" --schedule {clf['schedule']} --{'' if clf['augment'] else 'no-'}augment"
-        f" --{'' if clf['cifar_stem'] else 'no-'}cifar-stem --train-limit {clf['train_limit']}"
-    )
-
-
 def softtext_hard_template(wildcards):
     """The hard-text template (a function: its {class} is no wildcard)."""
     return config["softtext"]["prompts"]["hard"]

@@ -77,7 +77,3 @@ def syntax_relevance_model(wildcards):
         result_path(f"syntax/{wildcards.dataset}/{wildcards.model}/runs/")
         + f"{rel['input']}_b{rel['batch_size']}/model"
     )
-
-
-def syntax_relevance_pairs(wildcards):
-    return " ".join(config["syntax"]["relevance"]["pairs"])

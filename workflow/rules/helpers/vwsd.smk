@@ -24,11 +24,13 @@ def vwsd_data_path(wildcards):
     return f"{dataset_root(entry['dataset'])}/{entry['data']}"
 
 
-def vwsd_gold_args(wildcards):
+def vwsd_gold_path(wildcards):
+    """The split's gold file; empty when the config names none (the command then looks beside
+    the data file)."""
     entry = vwsd_split(wildcards.split)
     if "gold" not in entry:
         return ""
-    return f"--gold {dataset_root(entry['dataset'])}/{entry['gold']}"
+    return f"{dataset_root(entry['dataset'])}/{entry['gold']}"
 
 
 def vwsd_language(wildcards):
@@ -57,12 +59,13 @@ def vwsd_prompts_json(wildcards):
     return json.dumps(config["vwsd"]["prompts"])
 
 
-def vwsd_reference_args(wildcards):
-    return " ".join(
-        f"--reference {entry['name']}={entry['reference']}"
+def vwsd_references(wildcards):
+    """`SPLIT=NAME` of every split with paper figures to show beside ours."""
+    return [
+        f"{entry['name']}={entry['reference']}"
         for entry in config["vwsd"]["splits"]
         if entry.get("reference")
-    )
+    ]
 
 
 def vwsd_items_files(wildcards):
