@@ -18,7 +18,6 @@ from semspace.experiments.tokensets import (
     read_captions_table,
     read_stats,
     read_token_sets,
-    set_statistics,
     stats_table,
     token_sets,
     token_statistics,
@@ -80,14 +79,6 @@ def test_token_statistics_by_hand():
     assert stats["mean_set_size"] == pytest.approx((4 + 1 + 3) / 3)
     assert stats["min_set_size"] == 1 and stats["max_set_size"] == 4
     assert stats["mean_tokens_per_text"] == pytest.approx(13 / 5)
-
-
-def test_set_statistics_agree_with_token_statistics():
-    captions = _captions()
-    full = coco_token_statistics(captions)
-    only_sets = set_statistics(coco_token_sets(captions))
-    for key, value in only_sets.items():
-        assert full[key] == pytest.approx(value)
 
 
 def test_token_sets_generic_and_length_check():

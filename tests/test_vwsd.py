@@ -202,7 +202,9 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
     """glosses -> score -> report -> figure on the demo items with the tiny random CLIP."""
     from semspace import wordnet
 
-    if not wordnet.wordnet_available():
+    try:
+        wordnet.load_wordnet()
+    except wordnet.WordNetUnavailable:
         pytest.skip("WordNet is not prepared (semspace wordnet prepare)")
     root = tmp_path / "demo"
     assert main(["vwsd", "demo-data", "--out", str(root)]) == 0
@@ -340,7 +342,9 @@ def test_cli_end_to_end_with_tiny_clip(tmp_path: Path, tiny_clip_dir: Path) -> N
 def test_cli_glosses_on_real_trial(tmp_path: Path, shared_data: Path) -> None:
     from semspace import wordnet
 
-    if not wordnet.wordnet_available():
+    try:
+        wordnet.load_wordnet()
+    except wordnet.WordNetUnavailable:
         pytest.skip("WordNet is not prepared (semspace wordnet prepare)")
     out = tmp_path / "g.parquet"
     assert (

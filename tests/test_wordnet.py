@@ -197,7 +197,9 @@ def test_unknown_strategy_is_an_error() -> None:
 
 @pytest.fixture(scope="module")
 def selector() -> GlossSelector:
-    if not wordnet.wordnet_available():
+    try:
+        wordnet.load_wordnet()
+    except wordnet.WordNetUnavailable:
         pytest.skip("WordNet is not prepared (semspace wordnet prepare)")
     return GlossSelector()
 

@@ -194,14 +194,6 @@ def load_wordnet() -> Any:
     return wordnet
 
 
-def wordnet_available() -> bool:
-    try:
-        load_wordnet()
-    except WordNetUnavailable:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- gloss strategies
 
 

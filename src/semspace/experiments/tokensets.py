@@ -134,19 +134,6 @@ def coco_token_statistics(captions: pa.Table) -> dict[str, float]:
     return token_statistics(captions.column("image").to_pylist(), texts, caption_tokens(captions))
 
 
-def set_statistics(sets: pa.Table) -> dict[str, float]:
-    """The statistics that a :data:`TOKENSETS` table alone determines (sizes, vocabulary)."""
-    lists = sets.column("tokens").to_pylist()
-    sizes = [len(t) for t in lists]
-    return {
-        "images": float(len(lists)),
-        "vocabulary": float(len(set().union(*map(set, lists))) if lists else 0),
-        "mean_set_size": sum(sizes) / max(len(sizes), 1),
-        "min_set_size": float(min(sizes, default=0)),
-        "max_set_size": float(max(sizes, default=0)),
-    }
-
-
 def stats_table(stats: dict[str, float]) -> pa.Table:
     return pa.table(
         {"statistic": list(stats), "value": [float(v) for v in stats.values()]}, schema=STATS
