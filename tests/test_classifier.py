@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from semspace.errors import ConfigError
 from semspace.experiments import classifier as clf
 
 
@@ -25,7 +26,7 @@ def test_models_give_one_logit_per_class() -> None:
         m for m in clf.build_model("cifar_resnet8").modules() if isinstance(m, torch.nn.Conv2d)
     ]
     assert sum(m.kernel_size == (3, 3) for m in convs) == 7
-    with pytest.raises(ValueError, match="unknown classifier architecture"):
+    with pytest.raises(ConfigError, match="unknown architecture"):
         clf.build_model("vgg16")
 
 

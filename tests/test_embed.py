@@ -32,7 +32,7 @@ from semspace.embed import (
     read_embeddings,
     work_dir,
 )
-from semspace.errors import ModelFolderError
+from semspace.errors import ConfigError, ModelFolderError
 from semspace.schemas import SHARD, SKIPPED, embedding_schema
 
 TEXTS = ["a dog", "a photo of a cat", "a dog", "", "two men riding horses on a beach", "a cat"]
@@ -202,7 +202,7 @@ def test_flush_size_rounds_up_to_batches():
     assert flush_size(8, 8) == 8
     assert flush_size(8, 9) == 16
     assert flush_size(4, 1) == 4
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         flush_size(0, 4)
 
 

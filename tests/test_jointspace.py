@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from semspace.errors import ConfigError
 from semspace.experiments.jointspace import (
     JointSpace,
     TrainConfig,
@@ -131,7 +132,7 @@ def test_early_stopping_is_off_by_default() -> None:
     result = train(noise, dev, config, device="cpu")
     assert result.history.column("epoch").to_pylist() == list(range(1, 16))
     assert result.best_rsum == max(result.history.column("dev_rsum").to_pylist())
-    with pytest.raises(ValueError, match="patience"):
+    with pytest.raises(ConfigError, match="patience"):
         TrainConfig(patience=0)
 
 
@@ -140,5 +141,5 @@ def test_joint_space_outputs_unit_vectors() -> None:
     out = model.encode_images(torch.randn(4, 5))
     assert out.shape == (4, 7)
     np.testing.assert_allclose(out.norm(dim=1).detach().numpy(), 1.0, atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         TrainConfig(loss="mean")

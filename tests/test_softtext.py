@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from semspace.errors import ConfigError
 from semspace.experiments import softtext as st
 from semspace.report import softtext as rp
 from semspace.report.tables import DEMO_NOTE
@@ -79,11 +80,11 @@ def test_make_prompts_and_bad_templates() -> None:
     assert st.render(prompts[2], "cat", "dog") == "a photo of a cat resembles a dog."
     custom = st.make_prompts("{class}", "{other} then {class} ({rel})", {"r": "is like"})
     assert st.render(custom[1], "ship", "truck") == "truck then ship (is like)"
-    with pytest.raises(ValueError, match="klass"):
+    with pytest.raises(ConfigError, match="klass"):
         st.make_prompts(hard_template="a photo of a {klass}.")
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(ConfigError, match="lacks"):
         st.make_prompts(soft_template="a {other} {rel}")
-    with pytest.raises(ValueError, match="reserved"):
+    with pytest.raises(ConfigError, match="reserved"):
         st.make_prompts(relations={"hard": "like"})
 
 

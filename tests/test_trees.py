@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from nltk import Tree
 
+from semspace.errors import ConfigError
 from semspace.experiments.trees import (
     LINEARISATIONS,
     induce_grammar,
@@ -50,7 +51,7 @@ def test_spaced_and_compact_linearisations():
 
 
 def test_unknown_style_is_an_error():
-    with pytest.raises(ValueError, match="unknown linearisation"):
+    with pytest.raises(ConfigError, match="unknown"):
         linearise(parse_tree(VP_ATTACH), "json")
 
 

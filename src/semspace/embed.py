@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semspace.errors import InputFormatError, ModelFolderError, SemspaceError
+from semspace.errors import ConfigError, InputFormatError, ModelFolderError, SemspaceError
 from semspace.io import write_json, write_parquet
 from semspace.resume import claim_work_dir
 from semspace.runtime import Progress, pick_device, resolve_dtype
@@ -449,7 +449,7 @@ def embed_texts(
     tokenizer's maximum (77 for CLIP) are truncated.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise ConfigError(f"text batch size must be positive, got {batch_size}")
     distinct = list(dict.fromkeys(texts))
     vectors: dict[str, np.ndarray] = (
         cache.get_many(clip.model_id, distinct, clip.fingerprint) if cache is not None else {}
@@ -526,7 +526,7 @@ def embedding_table(keys: Sequence[str], vectors: np.ndarray, model_id: str, dim
 def flush_size(batch_size: int, flush_every: int) -> int:
     """Rows per part file: ``flush_every`` rounded up to a whole number of batches."""
     if batch_size < 1 or flush_every < 1:
-        raise ValueError("batch_size and flush_every must be positive")
+        raise ConfigError("embed.batch_size and embed.flush_every must be positive")
     return -(-flush_every // batch_size) * batch_size
 
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from semspace.errors import InputFormatError
+from semspace.errors import ConfigError, InputFormatError
 from semspace.io import write_parquet
 from semspace.runtime import Progress
 from semspace.schemas import SHARD, SKIPPED
@@ -256,7 +256,7 @@ def load_and_resize(
 ) -> Image.Image:
     """Decode, crop the optional box (original pixels, after the EXIF transpose) and resize."""
     if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
+        raise ConfigError(f"models.<alias>.image_size must be positive, got {size}")
     img = decode_image(path, max_pixels=max_pixels)
     if box is not None:
         img = crop_box(img, box)
@@ -325,7 +325,7 @@ def encode_image(img: Image.Image, encoding: str = "jpeg", jpeg_quality: int = 9
     elif encoding == "png":
         img.save(buf, format="PNG", compress_level=1)
     else:
-        raise ValueError(f"unknown encoding {encoding!r}; use jpeg or png")
+        raise ConfigError(f"images.encoding: unknown {encoding!r}; use jpeg or png")
     return buf.getvalue()
 
 
@@ -338,7 +338,7 @@ def shard_rows(n_rows: int, shard: int, shard_size: int) -> range:
 def n_shards(n_rows: int, shard_size: int) -> int:
     """How many shards of ``shard_size`` rows a manifest of ``n_rows`` rows makes."""
     if shard_size < 1:
-        raise ValueError(f"shard_size must be positive, got {shard_size}")
+        raise ConfigError(f"images.shard_size must be positive, got {shard_size}")
     return (n_rows + shard_size - 1) // shard_size
 
 
@@ -368,9 +368,9 @@ def write_shard(
     always written, atomically (an empty shard gives two empty tables).
     """
     if on_bad_image not in ("skip", "error"):
-        raise ValueError(f"on_bad_image must be skip or error, not {on_bad_image!r}")
+        raise ConfigError(f"images.on_bad_image must be skip or error, not {on_bad_image!r}")
     if encoding not in ("jpeg", "png"):
-        raise ValueError(f"encoding must be jpeg or png, not {encoding!r}")
+        raise ConfigError(f"images.encoding must be jpeg or png, not {encoding!r}")
     root = Path(root)
     rows = shard_rows(manifest.num_rows, shard, shard_size)
     if len(rows) == 0:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from semspace.errors import InputFormatError
+from semspace.errors import ConfigError, InputFormatError
 from semspace.io import atomic_path
 from semspace.runtime import Progress, log
 from semspace.schemas import MANIFEST
@@ -117,7 +117,10 @@ def read_batch(path: str | Path) -> CifarSplit:
 def load_split(root: str | Path, split: str, limit: int | None = None) -> CifarSplit:
     """The images of ``split`` (``train``: data_batch_1..5 in order; ``test``: test_batch)."""
     if split not in SPLITS:
-        raise ValueError(f"unknown CIFAR-10 split {split!r}; use one of {', '.join(SPLITS)}")
+        raise ConfigError(
+            f"datasets.<name>.options.split: unknown CIFAR-10 split {split!r}; "
+            f"use one of {', '.join(SPLITS)}"
+        )
     folder = batches_dir(root)
     parts = []
     total = 0

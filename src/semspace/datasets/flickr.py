@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from semspace.datasets.karpathy import karpathy_images, read_json
 from semspace.datasets.pairs import SPLITS, Pair, manifest_from_pairs, pairs_table, union_box
-from semspace.errors import InputFormatError
+from semspace.errors import ConfigError, InputFormatError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def _check_splits(splits: list[str] | None) -> tuple[str, ...]:
         return SPLITS
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
-        raise ValueError(f"unknown split(s) {unknown}; use {', '.join(SPLITS)}")
+        raise ConfigError(
+            f"datasets.<name>.options.splits: unknown split(s) {unknown}; use {', '.join(SPLITS)}"
+        )
     return tuple(splits)
 
 
@@ -224,7 +226,7 @@ def entity_pairs(
     whenever a model trained on Entities is evaluated on the Flickr30k Karpathy test split.
     """
     if boxes not in ("union", "each"):
-        raise ValueError("option `boxes` must be union or each")
+        raise ConfigError("datasets.<name>.options.boxes must be union or each")
     root = Path(root)
     wanted = _check_splits(splits)
     folder = find_image_folder(root, images)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from semspace.errors import ConfigError
 from semspace.runtime import Progress, log
 
 if TYPE_CHECKING:
@@ -100,8 +101,9 @@ def build_model(arch: str, num_classes: int = 10, cifar_stem: bool = False) -> t
     import torchvision
 
     if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown classifier architecture {arch!r}; use one of {', '.join(ARCHITECTURES)}"
+        raise ConfigError(
+            f"softtext.classifier.arch: unknown architecture {arch!r}; "
+            f"use one of {', '.join(ARCHITECTURES)}"
         )
     if arch in CIFAR_ARCHITECTURES:
         return cifar_resnet(CIFAR_ARCHITECTURES[arch], num_classes)
@@ -141,7 +143,9 @@ def _learning_rate(cfg: TrainConfig, epoch: int) -> float:
         return cfg.lr
     if cfg.schedule == "cosine":
         return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
-    raise ValueError(f"unknown learning-rate schedule {cfg.schedule!r}; use cosine or constant")
+    raise ConfigError(
+        f"softtext.classifier.schedule: unknown {cfg.schedule!r}; use cosine or constant"
+    )
 
 
 def _autocast(device: torch.device, dtype: torch.dtype) -> Any:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from semspace.errors import ConfigError
 from semspace.experiments.retrieval import PairedFeatures, evaluate
 from semspace.io import atomic_path
 from semspace.runtime import pick_device
@@ -56,10 +57,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+            raise ConfigError(
+                f"retrieval.losses: loss must be one of {', '.join(LOSSES)}, not {self.loss!r}"
+            )
         if self.patience is not None and self.patience < 1:
-            raise ValueError(
-                f"patience must be at least 1, or None for no early stopping, not {self.patience}"
+            raise ConfigError(
+                "retrieval.train.patience must be at least 1, or None for no early stopping, "
+                f"not {self.patience}"
             )
 
 
@@ -153,7 +157,7 @@ def train(
     item_of = torch.as_tensor(train_set.text_item, dtype=torch.long, device=dev)
     n_pairs = len(texts)
     if n_pairs == 0:
-        raise ValueError("no training pairs")
+        raise ConfigError("retrieval: the training split has no image-text pairs")
     use_dev = dev_set is not None and len(dev_set.keys) > 1
     rows: list[dict] = []
     best_rsum: float | None = None

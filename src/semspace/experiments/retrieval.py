@@ -388,7 +388,7 @@ def sentence_ranks(sims: np.ndarray, text_item: np.ndarray) -> np.ndarray:
     n_items = sims.shape[0]
     own = text_item[None, :] == np.arange(n_items)[:, None]
     if not own.any(axis=1).all():
-        raise ValueError("every image needs at least one caption")
+        raise SemspaceError("retrieval: every image needs at least one caption")
     best = np.where(own, sims, -np.inf).max(axis=1)
     beats = (sims >= best[:, None]) & ~own
     return 1 + beats.sum(axis=1)
@@ -417,7 +417,7 @@ def fold_indices(n_items: int, fold_size: int) -> list[np.ndarray]:
     """Consecutive folds of exactly ``fold_size`` items (a remainder is left out); one fold of
     every item when there are fewer than ``fold_size``."""
     if fold_size < 1:
-        raise ValueError("fold_size must be positive")
+        raise ConfigError("retrieval.fold_size must be positive")
     if n_items <= fold_size:
         return [np.arange(n_items)]
     n_folds = n_items // fold_size

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from semspace.errors import ConfigError
+
 HARD_TEMPLATE = "a photo of a {class}."
 SOFT_TEMPLATE = "a photo of a {class} {rel} a {other}."
 #: prompt name -> relation phrase, our reading of the paper's "like", "look like", "resemble".
@@ -104,7 +106,9 @@ def make_prompts(
 ) -> list[Prompt]:
     """The hard prompt followed by one soft prompt per relation, in the mapping's order."""
     if HARD in relations:
-        raise ValueError(f"relation name {HARD!r} is reserved for the hard prompt")
+        raise ConfigError(
+            f"softtext.prompts.relations: name {HARD!r} is reserved for the hard prompt"
+        )
     prompts = [Prompt(HARD, hard_template)]
     prompts += [Prompt(name, soft_template, phrase) for name, phrase in relations.items()]
     for prompt in prompts:
@@ -117,13 +121,15 @@ def check_template(prompt: Prompt) -> None:
     try:
         text = render(prompt, "cat", "dog")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(
-            f"template of prompt {prompt.name!r} ({prompt.template!r}) does not format: {exc}; "
+        raise ConfigError(
+            f"softtext.prompts: template of prompt {prompt.name!r} ({prompt.template!r}) "
+            f"does not format: {exc}; "
             "placeholders are {class}, and for soft text {rel} and {other}"
         ) from None
     if "cat" not in text:
-        raise ValueError(
-            f"template of prompt {prompt.name!r} ({prompt.template!r}) lacks {{class}}"
+        raise ConfigError(
+            f"softtext.prompts: template of prompt {prompt.name!r} ({prompt.template!r}) lacks "
+            "{class}"
         )
 
 

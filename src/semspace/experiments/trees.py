@@ -16,6 +16,8 @@ import nltk
 import pyarrow as pa
 from nltk import CFG, Nonterminal, Tree
 
+from semspace.errors import ConfigError, SemspaceError
+
 #: Linearisation styles. ``bracket`` is the design's (and the paper's) form; ``spaced`` puts
 #: every bracket in its own word so that BPE cannot fuse ``((`` or ``))))`` into rare tokens;
 #: ``compact`` is ``spaced`` without part-of-speech nodes (a constituent whose children are all
@@ -39,7 +41,9 @@ def sentence_words(text: str) -> list[str]:
 def linearise(tree: Tree, style: str = "bracket") -> str:
     """The tree as one line of lower-case tokens (see :data:`LINEARISATIONS`)."""
     if style not in LINEARISATIONS:
-        raise ValueError(f"unknown linearisation {style!r}; use one of {', '.join(LINEARISATIONS)}")
+        raise ConfigError(
+            f"syntax.linearisations: unknown {style!r}; use one of {', '.join(LINEARISATIONS)}"
+        )
 
     def walk(node: Tree | str) -> str:
         if isinstance(node, str):
@@ -72,7 +76,7 @@ def induce_grammar(trees: Iterable[Tree], start: str = "S") -> CFG:
         for production in tree.productions():
             productions.setdefault(production, None)
     if not productions:
-        raise ValueError("no trees to induce a grammar from")
+        raise SemspaceError("LAVA parse file: no trees to induce a grammar from")
     return CFG(Nonterminal(start), list(productions))
 
 
