@@ -103,10 +103,7 @@ def test_pair_panels_show_both_readings_with_their_own_scores(lava_items, tiny_c
         pixels = torch.tensor(pixels.transpose(2, 0, 1)[None], dtype=torch.float32)
         tok = clip.tokenizer([text], truncation=True, max_length=77, return_tensors="pt")
         with torch.no_grad():
-            logit = clip.model(
-                **tok,
-                pixel_values=torch.tensor(pixels.transpose(2, 0, 1)[None], dtype=torch.float32),
-            ).logits_per_image[0, 0]
+            logit = clip.model(**tok, pixel_values=pixels).logits_per_image[0, 0]
         assert f"(score {float(logit):.2f})" in panel["label"]
     with pytest.raises(ConfigError, match="not among"):
         pair_panels(clip, items, root, "bracket", "no-such-pair")

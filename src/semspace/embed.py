@@ -557,15 +557,6 @@ def _decode(data: bytes, key: str, path: str | Path) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-def _sha256(path: Path) -> str:
-    """Content hash of the shard, so parts of a shard since rewritten are not reused."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _part_ok(part: Path, keys: Sequence[str], dim: int, model_id: str) -> bool:
     try:
         table = pq.read_table(part)
@@ -614,7 +605,7 @@ def embed_shard(
         fingerprint = clip.fingerprint
     meta = {
         "shard": str(shard),
-        "shard_sha256": _sha256(shard),
+        "shard_sha256": _file_sha256(shard),  # parts of a shard since rewritten are not reused
         "rows": n,
         "batch_size": batch_size,
         "per_part": per_part,

@@ -51,7 +51,9 @@ rule softtext_classifier:
         weight_decay=lookup(dpath="softtext/classifier/weight_decay", within=config),
         schedule=lookup(dpath="softtext/classifier/schedule", within=config),
         augment=str(lookup(dpath="softtext/classifier/augment", within=config)).lower(),
-        cifar_stem=str(lookup(dpath="softtext/classifier/cifar_stem", within=config)).lower(),
+        cifar_stem=str(
+            lookup(dpath="softtext/classifier/cifar_stem", within=config)
+        ).lower(),
         train_limit=lookup(dpath="softtext/classifier/train_limit", within=config),
         runtime=runtime_args(),
     shell:
