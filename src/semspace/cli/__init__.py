@@ -67,8 +67,9 @@ def check_model_args(args: argparse.Namespace) -> None:
     not in the local hub cache."""
     from semspace.checks import check_model_value
 
-    step = getattr(args, f"{args.command}_command", None)
-    tokenizer_only = (args.command, step) in TOKENIZER_ONLY
+    command = getattr(args, "command", None)
+    step = getattr(args, f"{command}_command", None)
+    tokenizer_only = (command, step) in TOKENIZER_ONLY
     for name in MODEL_ARGS:
         value = getattr(args, name, None)
         if isinstance(value, str) and value:
