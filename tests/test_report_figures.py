@@ -19,9 +19,13 @@ from semspace.report import retrieval as rr
 from semspace.report import semspace as rs
 from semspace.report import softtext as rp
 from semspace.report import syntax as rx
+from semspace.report import tables as T
 from semspace.report import vwsd as rv
 
 MIN_PT = 8.0
+#: The report's pane for a result is ~832 px wide at a 1280-px window: a figure of at most this
+#: many inches shows at >= 96 px per inch there, so 8-pt text stays 8 pt on screen.
+MAX_WIDTH_IN = 832 / 96
 
 
 @pytest.fixture
@@ -54,8 +58,11 @@ def _visible_texts(fig: Figure) -> list[Text]:
 
 
 def check_legible(fig: Figure) -> None:
-    """Assert the figure's readable properties: drawn within the canvas, text ≥ 8 pt, both axis
-    labels on every axes that has coordinates."""
+    """Assert the figure's readable properties: narrow enough for the report to show it at its
+    printed size, drawn within the canvas, text ≥ 8 pt, tick labels of one axis apart from each
+    other, both axis labels on every axes that has coordinates."""
+    width_in = fig.get_size_inches()[0]
+    assert width_in <= MAX_WIDTH_IN + 1e-9, f"{width_in:.2f} in: shrunk below 8 pt in the report"
     renderer = _renderer(fig)
     canvas = fig.bbox
     # every drawn artist (suptitle and titles included) lies within the canvas (display units)
@@ -73,6 +80,20 @@ def check_legible(fig: Figure) -> None:
         xs = ax.get_shared_x_axes().get_siblings(ax)
         ys = ax.get_shared_y_axes().get_siblings(ax)
         assert any(a.get_xlabel() for a in xs) and any(a.get_ylabel() for a in ys), ax
+        for axis in (ax.xaxis, ax.yaxis):
+            _ticklabels_apart(axis, renderer)
+
+
+def _ticklabels_apart(axis, renderer) -> None:
+    """No two visible tick labels of one axis overlap (a 1-pt touch is allowed)."""
+    boxes = [
+        t.get_window_extent(renderer).padded(-0.5)
+        for t in axis.get_ticklabels()
+        if t.get_visible() and t.get_text().strip()
+    ]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), ("tick labels overlap", axis.axes.get_title(), a, b)
 
 
 def _is_colorbar(ax) -> bool:
@@ -258,6 +279,60 @@ def test_checker_catches_small_text_and_missing_labels():
     with pytest.raises(AssertionError):
         check_legible(fig)
     plt.close(fig)
+
+
+def test_checker_catches_wide_figures_and_crowded_ticks():
+    """A figure wider than the report shows at printed size fails, and so do tick labels drawn
+    over each other."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 4))
+    ax.plot([0, 1])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    with pytest.raises(AssertionError, match="in the report"):
+        check_legible(fig)
+    fig.set_size_inches(6, 4)
+    check_legible(fig)
+    ax.set_xticks(np.linspace(0, 1, 80), [f"token{k}" for k in range(80)], fontsize=8)
+    with pytest.raises(AssertionError, match="tick labels overlap"):
+        check_legible(fig)
+    plt.close(fig)
+
+
+def test_report_width_constant_is_the_checked_one():
+    assert T.FIGURE_WIDTH_IN <= MAX_WIDTH_IN
+
+
+def test_relevance_figure_keeps_70_token_labels_apart(tmp_path, drawn):
+    """A demo-sized bracketed tree (≈ 70 tokens, single characters included) stays legible."""
+    rng = np.random.default_rng(6)
+    tokens = list("(s(np danny)(vp approached(np the chair)(pp with(np a yellow bag))))")[:70]
+    panel = {
+        "image": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8),
+        "patches": rng.random((4, 4)),
+        "tokens": tokens,
+        "token_relevance": rng.random(len(tokens)),
+        "label": "reading 0: Danny with bag (left)",
+    }
+    rx.plot_relevance([panel, panel], tmp_path / "rel.png", title="pair 1", demo=True)
+    (fig,) = drawn
+    check_legible(fig)
+
+
+def test_confusion_figure_of_four_prompts_fits_the_report(tmp_path, drawn):
+    rng = np.random.default_rng(7)
+    names = [f"class{k}" for k in range(10)]
+    prompts = ("hard", "like", "sims_like", "resembles")
+    rp.plot_confusion({p: rng.integers(0, 1000, (10, 10)) for p in prompts}, names,
+                      tmp_path / "c.png", demo=True)  # fmt: skip
+    (fig,) = drawn
+    check_legible(fig)
+    _titles_disjoint(fig)
+    renderer = _renderer(fig)
+    for ax in fig.axes[: len(prompts)]:
+        cell = ax.get_window_extent(renderer).width / 10
+        assert max(t.get_window_extent(renderer).width for t in ax.texts) < cell
 
 
 def test_figure_outputs_exist(tmp_path):

@@ -145,13 +145,22 @@ def plot_confusion(
 
     n = len(matrices)
     k = len(class_names)
-    # cells of ≥ 0.42 in so that 8-pt counts of up to three digits fit inside them
-    side = max(4.2, 0.42 * k + 1.4)
+    # two matrices a row within the report's width; cells of >= 0.3 in hold 8-pt counts of up
+    # to four digits
+    n_cols = min(n, 2)
+    n_rows = -(-n // n_cols) if n else 1
+    side = (T.FIGURE_WIDTH_IN - 1.1) / max(n_cols, 1)
     fig, axes = plt.subplots(
-        1, n, figsize=(side * n + 1.0, side + 0.6), squeeze=False, layout="constrained"
+        n_rows,
+        max(n_cols, 1),
+        figsize=(T.FIGURE_WIDTH_IN, (side + 0.35) * n_rows + (0.4 if demo else 0.1)),
+        squeeze=False,
+        layout="constrained",
     )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
     shown = None
-    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+    for ax, (name, matrix) in zip(axes.flat, matrices.items()):
         totals = matrix.sum(axis=1, keepdims=True)
         share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
         shown = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
@@ -166,7 +175,7 @@ def plot_confusion(
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
     if shown is not None:
-        bar = fig.colorbar(shown, ax=axes[0].tolist(), shrink=0.8)
+        bar = fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6)
         bar.set_label("share of the true class's images (numbers: counts)", fontsize=9)
         bar.ax.tick_params(labelsize=8)
     if demo:
@@ -204,32 +213,39 @@ def plot_umap(
     import matplotlib.pyplot as plt
 
     colours = plt.get_cmap("tab10")
-    fig, (ax_img, ax_txt) = plt.subplots(1, 2, figsize=(12, 6.2), layout="constrained")
+    fig, (ax_img, ax_txt) = plt.subplots(
+        1, 2, figsize=(T.FIGURE_WIDTH_IN, 5.4), layout="constrained"
+    )
     for c, name in enumerate(class_names):
         dots = image_labels == c
         ax_img.scatter(
-            image_xy[dots, 0], image_xy[dots, 1], s=8, color=colours(c % 10), alpha=0.6, label=name
+            image_xy[dots, 0], image_xy[dots, 1], s=10, color=colours(c % 10), alpha=0.7, label=name
         )
         stars = text_classes == c
         ax_txt.scatter(
-            text_xy[stars, 0], text_xy[stars, 1], s=220, marker="*", color=colours(c % 10),
+            text_xy[stars, 0], text_xy[stars, 1], s=160, marker="*", color=colours(c % 10),
             edgecolors="black", linewidths=0.6, label=name,
         )  # fmt: skip
         for x, y in text_xy[stars]:
-            ax_txt.annotate(name, (x, y), xytext=(7, 5), textcoords="offset points", fontsize=8)
+            ax_txt.annotate(name, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
     for ax, what in ((ax_img, f"images ({len(image_xy)})"), (ax_txt, f"texts ({len(text_xy)})")):
         ax.set_title(what, fontsize=10)
         ax.set_xlabel("UMAP 1", fontsize=9)
         ax.set_ylabel("UMAP 2", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.margins(0.12)  # room for the star labels
-    ax_img.legend(markerscale=2, fontsize=8, loc="best", title="class", title_fontsize=8)
+    # the class colours once, under both panels, so that no legend hides a point
+    handles, labels = ax_img.get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncol=min(len(labels), 5) or 1,
+        fontsize=8, markerscale=2, title="class (dots: images, stars: texts)", title_fontsize=8,
+    )  # fmt: skip
     note = (
         "one UMAP (cosine) fitted on images and texts together; each panel has its own axis "
         "limits, because the two modalities lie in separate regions (the modality gap)"
     )
-    text = "\n".join([*textwrap.wrap(T.demo_title(title, demo), 110), note])
-    fig.suptitle(text, fontsize=10)
+    lines = [*textwrap.wrap(T.demo_title(title, demo), 95), *textwrap.wrap(note, 95)]
+    fig.suptitle("\n".join(lines), fontsize=10)
     _save(fig, out)
 
 

@@ -176,7 +176,8 @@ def plot_losses(logs: dict[str, Sequence[float]], out: str | Path, demo: bool = 
 def plot_relevance(
     panels: Sequence[dict], out: str | Path, title: str = "", demo: bool = False
 ) -> None:
-    """One row per reading: the frame with its patch relevance, and the tree's token relevance.
+    """One column per reading: the frame with its patch relevance, the tree's token relevance
+    below it.
 
     Each panel: ``image`` (h, w, 3 uint8), ``patches`` (g, g), ``tokens`` (list of str),
     ``token_relevance`` (array), ``label`` (str).
@@ -186,17 +187,19 @@ def plot_relevance(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # constrained layout keeps the wrapped panel titles, the rotated 8-pt token labels and the
-    # suptitle inside the canvas; each row is tall enough for labels of ~12 characters
+    # one column per reading, within the report's width: the frame with its patch relevance on
+    # top, the tree's tokens below as horizontal bars (one 8-pt label a row, read downwards),
+    # so that a long bracketed tree keeps every token label legible and apart
+    n_tokens = max((len(p["tokens"]) for p in panels), default=1)
     fig, axes = plt.subplots(
-        len(panels),
         2,
-        figsize=(12, 3.4 * len(panels) + 0.6),
-        gridspec_kw={"width_ratios": [1, 4]},
+        len(panels),
+        figsize=(T.FIGURE_WIDTH_IN, 3.4 + 0.16 * n_tokens + 0.8),
+        gridspec_kw={"height_ratios": [3.0, 0.16 * n_tokens + 0.4]},
         squeeze=False,
         layout="constrained",
     )
-    for (ax_img, ax_tok), panel in zip(axes, panels):
+    for ax_img, ax_tok, panel in zip(axes[0], axes[1], panels):
         image = panel["image"]
         ax_img.imshow(image)
         heat = np.asarray(panel["patches"], np.float64)
@@ -214,20 +217,20 @@ def plot_relevance(
         ax_img.set_yticks([])
         ax_img.set_xlabel("image patches", fontsize=8)
         ax_img.set_ylabel("")
-        fig.colorbar(shown, ax=ax_img, fraction=0.08, pad=0.02).set_label(
-            "patch relevance (÷ max)", fontsize=8
-        )
-        ax_img.set_title("\n".join(textwrap.wrap(panel["label"], 28)[:3]), fontsize=8)
+        bar = fig.colorbar(shown, ax=ax_img, fraction=0.08, pad=0.02)
+        bar.set_label("patch relevance (÷ max)", fontsize=8)
+        bar.ax.tick_params(labelsize=8)
+        ax_img.set_title("\n".join(textwrap.wrap(panel["label"], 40)[:3]), fontsize=8)
         rel = np.asarray(panel["token_relevance"], np.float64)
-        ax_tok.bar(np.arange(len(rel)), rel, color="tab:red")
-        ax_tok.set_xticks(np.arange(len(rel)))
-        ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=8)
-        ax_tok.set_xlim(-0.5, max(len(rel), 1) - 0.5)
-        ax_tok.set_xlabel("tree token", fontsize=8)
-        ax_tok.set_ylabel("relevance", fontsize=8)
-        ax_tok.tick_params(axis="y", labelsize=8)
+        ax_tok.barh(np.arange(len(rel)), rel, color="tab:red")
+        ax_tok.set_yticks(np.arange(len(rel)))
+        ax_tok.set_yticklabels(panel["tokens"], fontsize=8)
+        ax_tok.set_ylim(max(len(rel), 1) - 0.5, -0.5)  # first token on top
+        ax_tok.set_ylabel("tree token", fontsize=8)
+        ax_tok.set_xlabel("relevance", fontsize=8)
+        ax_tok.tick_params(axis="x", labelsize=8)
     if title or demo:
-        fig.suptitle(T.demo_title("\n".join(textwrap.wrap(title, 110)), demo), fontsize=10)
+        fig.suptitle("\n".join(textwrap.wrap(T.demo_title(title, demo), 95)), fontsize=10)
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

@@ -24,6 +24,12 @@ Kind = Literal["auto", "text", "int", "float", "share", "percent", "eigen"]
 #: What a table made with the demo models says in its caption and figures in their title.
 DEMO_NOTE = "demo: random tiny models"
 
+#: The widest a report figure may be, in inches: the Snakemake report shows a result in a pane
+#: of about 832 px beside its side bar in a 1280-px window, so a figure of at most 8.6 in shows
+#: at >= 96 px per inch and its 8-pt labels at their printed size (scripts/report-check.py
+#: measures it in a browser).
+FIGURE_WIDTH_IN = 8.6
+
 #: Shown for a missing number (None or NaN) in the readable formats; the CSV leaves it empty.
 MISSING = "–"
 

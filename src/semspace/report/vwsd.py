@@ -196,14 +196,20 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     return "\n".join(lines)
 
 
+#: Characters a line of a ranking row's label holds (8 pt in its ~1.1-in column).
+LABEL_CHARS = 18
+
+
 def _item_label(r: Mapping[str, object]) -> str:
     """The left-hand label of a ranking row: item and phrase, target, hit mark and gold rank."""
     mark = {True: "✓", False: "✗", None: "–"}[r["hit"]]  # type: ignore[index]
     extra = f" (+{len(r['missing'])} missing)" if r["missing"] else ""  # type: ignore[arg-type]
-    lines = [_wrap(f"{r['item']}: {r['phrase']}", 24, 2), f"[{r['target']}] {mark}"]
-    lines.append(f"gold rank {r['gold_rank']}{extra}")
+    lines = [_wrap(f"{r['item']}: {r['phrase']}", LABEL_CHARS, 2), f"[{r['target']}] {mark}"]
+    lines.append(f"gold rank {r['gold_rank']}")
+    if extra:
+        lines.append(extra.strip())
     if r["synset"]:
-        lines.append(_wrap(str(r["synset"]), 24, 1))
+        lines.append(_wrap(str(r["synset"]), LABEL_CHARS, 1))
     return "\n".join(lines)
 
 
@@ -237,13 +243,14 @@ def ranking_figure(
             f"and strategy {strategy!r}"
         )
     n_cols = max(max(len(r["candidates"]) + len(r["missing"]) for r in rows), 1)
-    # constrained layout keeps the suptitle above the first row; the label column is sized to
-    # its wrapped text (≈ 24 characters at 8 pt) rather than a fixed share of the width
+    # the report's width (T.FIGURE_WIDTH_IN) shared by the label column (≈ 18 characters at
+    # 8 pt) and the tiles; constrained layout keeps the suptitle above the first row
+    tile = (T.FIGURE_WIDTH_IN - 0.3) / (n_cols + 1.6)
     fig, axes = plt.subplots(
         len(rows),
         n_cols + 1,
-        figsize=(1.7 + 1.15 * n_cols, 1.35 * len(rows) + 0.7),
-        gridspec_kw={"width_ratios": [1.5] + [1] * n_cols},
+        figsize=(T.FIGURE_WIDTH_IN, (tile + 0.32) * len(rows) + 0.8),
+        gridspec_kw={"width_ratios": [1.6] + [1] * n_cols},
         squeeze=False,
         layout="constrained",
     )
@@ -273,7 +280,7 @@ def ranking_figure(
             else:
                 ax.imshow(np.full((8, 8, 3), 0.85))
                 ax.text(
-                    0.5, 0.5, _wrap(Path(name).stem, 12, 3), ha="center", va="center",
+                    0.5, 0.5, _wrap(Path(name).stem, 9, 3), ha="center", va="center",
                     fontsize=8, transform=ax.transAxes,
                 )  # fmt: skip
             ax.set_title(label, fontsize=8, pad=2)
@@ -286,9 +293,12 @@ def ranking_figure(
                     spine.set_edgecolor(colour)
                     spine.set_linewidth(3)
     label = f"prompt {prompt}" + ("" if strategy == NO_STRATEGY else f", glosses {strategy}")
+    import textwrap
+
     text = f"{title} — {label}: candidates by probability (left = most probable)".strip(" —")
-    text += "\ngold framed: green = ranked first, orange = not"
-    fig.suptitle(T.demo_title(text, demo), fontsize=10)
+    lines = textwrap.wrap(T.demo_title(text, demo), 95)
+    lines.append("gold framed: green = ranked first, orange = not")
+    fig.suptitle("\n".join(lines), fontsize=10)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     from semspace.io import atomic_path
