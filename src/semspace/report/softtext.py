@@ -254,7 +254,7 @@ def _save(fig: object, out: str | Path) -> None:
 
     suffix = Path(out).suffix
     with atomic_path(out, suffix=suffix) as tmp:
-        fig.savefig(tmp, dpi=150, format=suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
+        fig.savefig(tmp, dpi=T.FIGURE_DPI, format=suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
     plt.close(fig)  # type: ignore[arg-type]
 
 

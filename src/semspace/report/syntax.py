@@ -176,8 +176,8 @@ def plot_losses(logs: dict[str, Sequence[float]], out: str | Path, demo: bool = 
 def plot_relevance(
     panels: Sequence[dict], out: str | Path, title: str = "", demo: bool = False
 ) -> None:
-    """One column per reading: the frame with its patch relevance, the tree's token relevance
-    below it.
+    """The readings' frames with their patch relevance side by side, then each reading's tree
+    token relevance as a full-width row.
 
     Each panel: ``image`` (h, w, 3 uint8), ``patches`` (g, g), ``tokens`` (list of str),
     ``token_relevance`` (array), ``label`` (str).
@@ -187,19 +187,15 @@ def plot_relevance(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # one column per reading, within the report's width: the frame with its patch relevance on
-    # top, the tree's tokens below as horizontal bars (one 8-pt label a row, read downwards),
-    # so that a long bracketed tree keeps every token label legible and apart
-    n_tokens = max((len(p["tokens"]) for p in panels), default=1)
-    fig, axes = plt.subplots(
-        2,
-        len(panels),
-        figsize=(T.FIGURE_WIDTH_IN, 3.4 + 0.16 * n_tokens + 0.8),
-        gridspec_kw={"height_ratios": [3.0, 0.16 * n_tokens + 0.4]},
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax_img, ax_tok, panel in zip(axes[0], axes[1], panels):
+    # within the report's width and window height: the readings' frames side by side on top,
+    # then one full-width row of token bars per reading (rotated 8-pt labels, ~8.5 pt apart
+    # for a 70-token bracketed tree)
+    n = len(panels)
+    fig = plt.figure(figsize=(T.FIGURE_WIDTH_IN, 2.7 + 2.1 * n + 0.5), layout="constrained")
+    grid = fig.add_gridspec(1 + n, max(n, 1), height_ratios=[2.7] + [2.1] * n)
+    for k, panel in enumerate(panels):
+        ax_img = fig.add_subplot(grid[0, k])
+        ax_tok = fig.add_subplot(grid[1 + k, :])
         image = panel["image"]
         ax_img.imshow(image)
         heat = np.asarray(panel["patches"], np.float64)
@@ -222,15 +218,15 @@ def plot_relevance(
         bar.ax.tick_params(labelsize=8)
         ax_img.set_title("\n".join(textwrap.wrap(panel["label"], 40)[:3]), fontsize=8)
         rel = np.asarray(panel["token_relevance"], np.float64)
-        ax_tok.barh(np.arange(len(rel)), rel, color="tab:red")
-        ax_tok.set_yticks(np.arange(len(rel)))
-        ax_tok.set_yticklabels(panel["tokens"], fontsize=8)
-        ax_tok.set_ylim(max(len(rel), 1) - 0.5, -0.5)  # first token on top
-        ax_tok.set_ylabel("tree token", fontsize=8)
-        ax_tok.set_xlabel("relevance", fontsize=8)
-        ax_tok.tick_params(axis="x", labelsize=8)
+        ax_tok.bar(np.arange(len(rel)), rel, color="tab:red")
+        ax_tok.set_xticks(np.arange(len(rel)))
+        ax_tok.set_xticklabels(panel["tokens"], rotation=90, fontsize=8)
+        ax_tok.set_xlim(-0.5, max(len(rel), 1) - 0.5)
+        ax_tok.set_xlabel(f"tree token ({panel['label'].split(':')[0]})", fontsize=8)
+        ax_tok.set_ylabel("relevance", fontsize=8)
+        ax_tok.tick_params(axis="y", labelsize=8)
     if title or demo:
         fig.suptitle("\n".join(textwrap.wrap(T.demo_title(title, demo), 95)), fontsize=10)
     with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=T.FIGURE_DPI)
     plt.close(fig)

@@ -29,6 +29,11 @@ DEMO_NOTE = "demo: random tiny models"
 #: at >= 96 px per inch and its 8-pt labels at their printed size (scripts/report-check.py
 #: measures it in a browser).
 FIGURE_WIDTH_IN = 8.6
+#: Pixels per inch of a saved report figure, and the tallest it may be: the report centres a
+#: result in a pane one window high (about 870 px in a 900-px window) and a taller image loses
+#: its top, out of reach of the scroll bar; at 100 dpi a figure of at most 8.6 in keeps it.
+FIGURE_DPI = 100
+FIGURE_HEIGHT_IN = 8.6
 
 #: Shown for a missing number (None or NaN) in the readable formats; the CSV leaves it empty.
 MISSING = "–"

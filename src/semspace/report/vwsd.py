@@ -249,7 +249,7 @@ def ranking_figure(
     fig, axes = plt.subplots(
         len(rows),
         n_cols + 1,
-        figsize=(T.FIGURE_WIDTH_IN, (tile + 0.32) * len(rows) + 0.8),
+        figsize=(T.FIGURE_WIDTH_IN, (tile + 0.28) * len(rows) + 0.7),
         gridspec_kw={"width_ratios": [1.6] + [1] * n_cols},
         squeeze=False,
         layout="constrained",
@@ -304,7 +304,7 @@ def ranking_figure(
     from semspace.io import atomic_path
 
     with atomic_path(out, suffix=out.suffix) as tmp:
-        fig.savefig(tmp, dpi=110, format=out.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=T.FIGURE_DPI, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
     return len(rows)
 
