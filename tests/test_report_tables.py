@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from html.parser import HTMLParser
@@ -101,3 +102,14 @@ def test_html_is_self_contained_with_caption_cells_and_footnotes(tmp_path):
     ]
     assert "<code>c</code>" in text and "Footnote one." in text
     assert T.html_path(tmp_path / "metrics.md").name == "metrics.html"
+
+
+def test_html_page_names_a_single_table_once():
+    """A page titled like its only table's caption shows the title once (no repeated caption);
+    a second table with its own caption keeps it."""
+    one = T.Table([{"a": 1}], [T.Column("a", kind="int")], "E9: a table", (), True)
+    two = T.Table([{"a": 2}], [T.Column("a", kind="int")], "another", (), False)
+    page = T.to_html(one.full_caption, [one, two])
+    assert page.count(html.escape(one.full_caption)) == 2  # <title> and <h1>
+    assert "<caption>another</caption>" in page
+    assert page.count("<caption>") == 1

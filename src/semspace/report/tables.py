@@ -203,9 +203,10 @@ def to_csv(table: Table) -> str:
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
+h1 { font-size: 1.3em; margin: 0 0 0.6em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.4em; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; vertical-align: top; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.45em; vertical-align: top; }
 th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .notes { font-size: 12px; color: #444; max-width: 60em; }
@@ -218,10 +219,10 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def to_html_fragment(table: Table) -> str:
-    """One <table> with its <caption>, followed by its footnotes."""
+def to_html_fragment(table: Table, caption: bool = True) -> str:
+    """One <table> with its <caption> (unless ``caption`` is false), then its footnotes."""
     out = ["<table>"]
-    if table.full_caption:
+    if caption and table.full_caption:
         out.append(f"<caption>{_inline(table.full_caption)}</caption>")
     out.append(
         "<thead><tr>"
@@ -252,7 +253,10 @@ def to_html(title: str, blocks: Sequence[Table | str]) -> str:
     body = [f"<h1>{_inline(title)}</h1>"] if title else []
     for block in blocks:
         body.append(
-            to_html_fragment(block) if isinstance(block, Table) else f"<p>{_inline(block)}</p>"
+            # a table whose caption is the page's title is not captioned twice
+            to_html_fragment(block, caption=block.full_caption != title)
+            if isinstance(block, Table)
+            else f"<p>{_inline(block)}</p>"
         )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
