@@ -46,6 +46,11 @@ def double_centre(D: np.ndarray, sqrt: bool = False) -> np.ndarray:
     B = D.astype(np.float64)  # a fresh array, centred in place
     if not sqrt:
         np.multiply(B, B, out=B)
+    return centre_in_place(B)
+
+
+def centre_in_place(B: np.ndarray) -> np.ndarray:
+    """B ← −½ J B J for a float64 array of squared distances, in place; returns B."""
     row = B.mean(axis=1)
     total = row.mean()
     B -= row[:, None]

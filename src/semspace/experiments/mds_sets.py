@@ -548,13 +548,7 @@ def dense_B(X: sp.csr_matrix, sqrt: bool = False, memory_gb: float = 1.0) -> np.
         block += s[None, :]  # |A Δ B|
         if not sqrt:
             np.multiply(block, block, out=block)
-    row = B.mean(axis=1)
-    total = row.mean()
-    B -= row[:, None]
-    B -= row[None, :]
-    B += total
-    B *= -0.5
-    return B
+    return M.centre_in_place(B)
 
 
 @dataclass
