@@ -60,6 +60,13 @@ MODEL_ARGS = ("model", "model_dir")
 TOKENIZER_ONLY = {("syntax", "tokens"), ("associate", "merge")}
 
 
+def command_path(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(group, step) of parsed ``args``; (None, None) for a namespace built without the parser's
+    command names (run_command called directly)."""
+    command = getattr(args, "command", None)
+    return command, getattr(args, f"{command}_command", None)
+
+
 def check_model_args(args: argparse.Namespace) -> None:
     """A model folder given to a command is checked before the command runs: a missing folder,
     or one without config.json or weights, is one line naming it (exit 2), not a transformers
@@ -67,9 +74,7 @@ def check_model_args(args: argparse.Namespace) -> None:
     not in the local hub cache."""
     from semspace.checks import check_model_value
 
-    command = getattr(args, "command", None)
-    step = getattr(args, f"{command}_command", None)
-    tokenizer_only = (command, step) in TOKENIZER_ONLY
+    tokenizer_only = command_path(args) in TOKENIZER_ONLY
     for name in MODEL_ARGS:
         value = getattr(args, name, None)
         if isinstance(value, str) and value:
@@ -103,8 +108,7 @@ class _CommandFailed(Exception):
 
 def output_dir_args(args: argparse.Namespace) -> tuple[str, ...]:
     """The arguments of ``args`` that name output folders to write atomically."""
-    step = getattr(args, f"{args.command}_command", None)
-    names = getattr(args, OUTPUT_DIRS, None) or ATOMIC_OUTPUT_DIRS.get((args.command, step), ())
+    names = getattr(args, OUTPUT_DIRS, None) or ATOMIC_OUTPUT_DIRS.get(command_path(args), ())
     return tuple(name for name in names if getattr(args, name, None))
 
 
