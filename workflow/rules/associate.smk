@@ -28,13 +28,16 @@ rule associate_generate:
         flush_every=lookup(dpath="imagespace/llm/flush_every", within=config),
         decoding=association_decoding_json,
         limit=lookup(dpath="imagespace/llm/limit_images", within=config),
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace associate generate --captions {input.captions} --model {input.model}"
         " --shard {wildcards.shard} --shards {params.shards} --limit-images {params.limit}"
         " --rounds {params.rounds} --instruction {params.instruction:q}"
         " --batch-size {params.batch_size} --flush-every {params.flush_every}"
-        " --decoding {params.decoding:q} {params.runtime} --threads {threads}"
+        " --decoding {params.decoding:q} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
         " --out {output.shard} > {log} 2>&1"
 
 

@@ -114,11 +114,6 @@ def download_spec(wildcards):
     return json.dumps(entry["downloads"])
 
 
-def download_mirror_flag(wildcards):
-    mirror = config["downloads_mirror"]
-    return f"--mirror {mirror}" if mirror else ""
-
-
 def model_dir_input(wildcards):
     return model_dir(wildcards.model)
 
@@ -138,19 +133,6 @@ def model_image_size(wildcards):
             f"config key models.{wildcards.model}.image_size is needed to resize images"
         )
     return entry["image_size"]
-
-
-def demo_flag():
-    """`--demo` when the run's models are the demo's random tiny ones (config demo_models):
-    every table and figure then says so."""
-    return "--demo" if config["demo_models"] else ""
-
-
-def runtime_args():
-    """Device, dtype and seed flags shared by every command that runs a model."""
-    run = config["runtime"]
-    flags = f"--device {run['device']} --dtype {run['dtype']} --seed {run['seed']}"
-    return flags + (" --require-gpu" if run["require_gpu"] else "")
 
 
 # ---------------------------------------------------------------- image shards and embeddings

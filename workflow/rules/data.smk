@@ -15,9 +15,10 @@ rule download_dataset:
     params:
         spec=download_spec,
         lock=config["downloads_lock"],
-        mirror=download_mirror_flag,
+        mirror=config["downloads_mirror"] or "",  # empty: no mirror
     shell:
-        "semspace download dataset --spec {params.spec:q} --lock {params.lock} {params.mirror}"
+        "semspace download dataset --spec {params.spec:q} --lock {params.lock}"
+        " --mirror {params.mirror:q}"
         " --out {output} > {log} 2>&1"
 
 

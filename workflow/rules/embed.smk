@@ -22,11 +22,14 @@ rule embed_images:
         code=code_digest("embed"),  # re-run when the code it runs changes
         batch_size=config["embed"]["batch_size"],
         flush_every=config["embed"]["flush_every"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace embed images --shard {input.shard} --model {input.model}"
         " --model-id {wildcards.model} --batch-size {params.batch_size}"
-        " --flush-every {params.flush_every} --workers {threads} {params.runtime}"
+        " --flush-every {params.flush_every} --workers {threads} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --out {output.embeddings} > {log} 2>&1"
 
 

@@ -34,9 +34,10 @@ rule provenance_write:
         code=code_digest("provenance"),  # re-run when the code it runs changes
         out=result_path("{experiment}"),
         lock=config["downloads_lock"],
-        models=provenance_model_args,
-        datasets=provenance_dataset_args,
+        models=provenance_model_pairs,
+        datasets=provenance_dataset_pairs,
     shell:
         "semspace provenance write --experiment {wildcards.experiment}"
-        " --config-json {input.config} --lock {params.lock} {params.models} {params.datasets}"
+        " --config-json {input.config} --lock {params.lock}"
+        " --model {params.models:q} --dataset {params.datasets:q}"
         " --out {params.out} > {log} 2>&1"

@@ -74,10 +74,13 @@ rule retrieval_texts:
         code=code_digest("retrieval"),  # re-run when the code it runs changes
         cache=result_path("retrieval/texts/{model}.cache.parquet"),
         batch_size=config["retrieval"]["text_batch_size"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace retrieval texts --pairs {input.pairs} --model {input.model}"
-        " --cache {params.cache} --batch-size {params.batch_size} {params.runtime}"
+        " --cache {params.cache} --batch-size {params.batch_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --out {output.texts} > {log} 2>&1"
 
 
@@ -98,10 +101,13 @@ rule retrieval_vgg16:
         code=code_digest("retrieval"),  # re-run when the code it runs changes
         weights=config["retrieval"]["vgg16"]["weights"],
         batch_size=config["retrieval"]["vgg16"]["batch_size"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace retrieval vgg16 --shard {input.shard} --weights {params.weights}"
-        " --batch-size {params.batch_size} {params.runtime} --out {output.embeddings} > {log} 2>&1"
+        " --batch-size {params.batch_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --out {output.embeddings} > {log} 2>&1"
 
 
 rule retrieval_features:
@@ -163,13 +169,16 @@ rule retrieval_train:
         epochs=config["retrieval"]["train"]["epochs"],
         patience=config["retrieval"]["train"]["patience"],
         fold_size=config["retrieval"]["fold_size"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace retrieval train --items {input.item_table} --captions {input.captions}"
         " --train-split {params.train_split} --dev-split {params.dev_split}"
         " --dim {params.dim} --loss {wildcards.loss} --margin {params.margin} --lr {params.lr}"
         " --batch-size {params.batch_size} --epochs {params.epochs} --patience {params.patience}"
-        " --fold-size {params.fold_size} {params.runtime}"
+        " --fold-size {params.fold_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --out {output.checkpoint} --history {output.history} > {log} 2>&1"
 
 
@@ -209,9 +218,9 @@ rule retrieval_evaluate:
         # Only projects cached features through the small joint-space checkpoint: CPU is enough.
         device="cpu",
         seed=config["runtime"]["seed"],
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace retrieval evaluate {params.demo} --checkpoint {input.checkpoint}"
+        "semspace retrieval evaluate --demo {params.demo} --checkpoint {input.checkpoint}"
         " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
         " --split {params.split} --fold-size {params.fold_size}"
         " --features-name {wildcards.features} --loss {wildcards.loss} --train-name {wildcards.train}"
@@ -250,9 +259,9 @@ rule retrieval_evaluate_zeroshot:
         map_images=config["retrieval"]["map"]["images"],
         map_method=config["retrieval"]["map"]["method"],
         seed=config["runtime"]["seed"],
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace retrieval evaluate {params.demo}"
+        "semspace retrieval evaluate --demo {params.demo}"
         " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
         " --split {params.split} --fold-size {params.fold_size}"
         " --features-name clip --loss none --train-name zeroshot"
@@ -284,8 +293,8 @@ rule retrieval_table:
         code=code_digest("retrieval"),  # re-run when the code it runs changes
         train_order=list(config["retrieval"]["train_sets"]),
         eval_order=list(config["retrieval"]["eval_sets"]),
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace retrieval table --metrics {input.metrics} {params.demo}"
+        "semspace retrieval table --metrics {input.metrics} --demo {params.demo}"
         " --train-order {params.train_order} --eval-order {params.eval_order}"
         " --out-md {output.md} --out-csv {output.csv} --out-parquet {output.parquet} > {log} 2>&1"

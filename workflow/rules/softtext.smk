@@ -55,14 +55,17 @@ rule softtext_classifier:
             lookup(dpath="softtext/classifier/cifar_stem", within=config)
         ).lower(),
         train_limit=lookup(dpath="softtext/classifier/train_limit", within=config),
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace softtext classifier --root {input.root} --checkpoint {params.checkpoint}"
         " --arch {params.arch} --epochs {params.epochs} --batch-size {params.batch_size}"
         " --lr {params.lr} --momentum {params.momentum} --weight-decay {params.weight_decay}"
         " --schedule {params.schedule} --augment {params.augment}"
         " --cifar-stem {params.cifar_stem} --train-limit {params.train_limit}"
-        " {params.runtime} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
         " --top2 {output.top2} --metrics {output.metrics}"
         " > {log} 2>&1"
 
@@ -94,13 +97,16 @@ rule softtext_score:
         batch_size=config["softtext"]["text_batch_size"],
         # Not an output: distinct texts stay embedded across runs.
         text_cache=result_path("softtext/{dataset}/{model}/text_cache.parquet"),
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace softtext score --top2 {input.top2} --embeddings {input.embeddings}"
         " --model {input.model} --dataset-root {input.root}"
         " --hard-template {params.hard:q} --soft-template {params.soft:q}"
         " --relations {params.relations:q} --batch-size {params.batch_size}"
-        " --text-cache {params.text_cache} {params.runtime}"
+        " --text-cache {params.text_cache} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --predictions {output.predictions} --accuracy {output.accuracy}"
         " --confusion {output.confusion} --texts {output.texts} > {log} 2>&1"
 
@@ -149,10 +155,10 @@ rule softtext_report:
         n_neighbors=config["softtext"]["umap"]["n_neighbors"],
         min_dist=config["softtext"]["umap"]["min_dist"],
         seed=config["runtime"]["seed"],
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
         "semspace softtext report --accuracy {input.accuracy} --confusion {input.confusion}"
-        " {params.demo}"
+        " --demo {params.demo}"
         " --texts {input.texts} --top2 {input.top2} --classifier-metrics {input.metrics}"
         " --embeddings {input.embeddings} --dataset-root {input.root}"
         " --dataset-name {wildcards.dataset} --model-name {wildcards.model}"

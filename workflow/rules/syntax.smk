@@ -141,13 +141,16 @@ rule syntax_finetune:
         wd=config["syntax"]["train"]["weight_decay"],
         warmup=config["syntax"]["train"]["warmup_steps"],
         every=config["syntax"]["train"]["checkpoint_every"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace syntax finetune --items {input.table} --root {input.root} --model-dir {input.model}"
         " --input {wildcards.lin} --batch-size {wildcards.batch} --steps {params.steps}"
         " --learning-rate {params.lr} --weight-decay {params.wd} --warmup-steps {params.warmup}"
         " --checkpoint-every {params.every} --checkpoint-dir {params.checkpoint}"
-        " --out {output.model} --loss-log {output.loss} {params.runtime} --threads {threads}"
+        " --out {output.model} --loss-log {output.loss} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
         " > {log} 2>&1"
 
 
@@ -170,11 +173,14 @@ rule syntax_evaluate:
         gpu=1,
     params:
         code=code_digest("syntax"),  # re-run when the code it runs changes
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace syntax evaluate --items {input.table} --root {input.root} --model-dir {input.model}"
         " --input {wildcards.lin} --train-batch {wildcards.batch} --model-name {wildcards.model}"
-        " --out {output.scores} --summary {output.summary} {params.runtime} --threads {threads}"
+        " --out {output.scores} --summary {output.summary} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
         " > {log} 2>&1"
 
 
@@ -203,14 +209,17 @@ rule syntax_relevance:
         gpu=1,
     params:
         code=code_digest("syntax"),  # re-run when the code it runs changes
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
         lin=config["syntax"]["relevance"]["input"],
         pairs=lookup(dpath="syntax/relevance/pairs", within=config),
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace syntax relevance --items {input.table} --root {input.root} --model-dir {input.model}"
-        " {params.demo}"
-        " --input {params.lin} --pairs {params.pairs} --out {output} {params.runtime}"
+        " --demo {params.demo}"
+        " --input {params.lin} --pairs {params.pairs} --out {output} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -245,8 +254,8 @@ rule syntax_table:
         "../envs/cpu.yaml"
     params:
         code=code_digest("syntax"),  # re-run when the code it runs changes
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens} {params.demo}"
+        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens} --demo {params.demo}"
         " --counts {input.counts} --loss-logs {input.losses} --md {output.md} --csv {output.csv}"
         " --loss-figure {output.loss} > {log} 2>&1"

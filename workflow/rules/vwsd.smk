@@ -68,7 +68,10 @@ rule vwsd_score:
         prompts=vwsd_prompts_json,
         no_gloss_prompt=config["vwsd"]["no_gloss_prompt"],
         batch_size=config["vwsd"]["batch_size"],
-        runtime=runtime_args(),
+        device=lookup(dpath="runtime/device", within=config),
+        dtype=lookup(dpath="runtime/dtype", within=config),
+        seed=lookup(dpath="runtime/seed", within=config),
+        require_gpu=lookup(dpath="runtime/require_gpu", within=config),
         # Not an output: it outlives reruns so that each distinct prompt is embedded once.
         text_cache=result_path("vwsd/{split}/{model}/text-cache.parquet"),
     shell:
@@ -76,7 +79,7 @@ rule vwsd_score:
         " --language {params.language} --glosses {input.glosses}"
         " --embeddings {input.embeddings} --model {input.model} --model-id {wildcards.model}"
         " --prompts {params.prompts:q} --no-gloss-prompt {params.no_gloss_prompt}"
-        " --batch-size {params.batch_size} --text-cache {params.text_cache} {params.runtime}"
+        " --batch-size {params.batch_size} --text-cache {params.text_cache} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
         " --out {output.table} > {log} 2>&1"
 
 
@@ -101,9 +104,9 @@ rule vwsd_metrics:
     params:
         code=code_digest("vwsd"),  # re-run when the code it runs changes
         references=vwsd_references,
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace vwsd metrics --items {input.tables} --reference {params.references} {params.demo}"
+        "semspace vwsd metrics --items {input.tables} --reference {params.references} --demo {params.demo}"
         " --out {output.metrics} --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
 
 
@@ -137,9 +140,9 @@ rule vwsd_figure:
         prompt=config["vwsd"]["figure"]["prompt"],
         strategy=config["vwsd"]["figure"]["strategy"],
         max_items=config["vwsd"]["figure"]["max_items"],
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace vwsd figure --items {input.table} --prompt {params.prompt} {params.demo}"
+        "semspace vwsd figure --items {input.table} --prompt {params.prompt} --demo {params.demo}"
         " --strategy {params.strategy} --images {params.images} --max-items {params.max_items}"
         " --title '{wildcards.split} / {wildcards.model}' --out {output.figure}"
         " --correctness {output.correctness} > {log} 2>&1"

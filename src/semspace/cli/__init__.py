@@ -36,10 +36,36 @@ def seed_value(text: str) -> int:
     return seed
 
 
+def boolean_value(text: str) -> bool:
+    """``true`` or ``false``, any case (the workflow writes a config boolean as its value)."""
+    value = {"true": True, "false": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return value
+
+
+#: Help of ``--demo``, the same on every report command.
+DEMO_HELP = "true: tables and figures say they come from random tiny demo models"
+
+
+def add_demo_arg(parser: argparse.ArgumentParser) -> None:
+    """``--demo true|false`` (a bare ``--demo`` means true): the report commands' demo note."""
+    parser.add_argument(
+        "--demo",
+        type=boolean_value,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="true|false",
+        help=DEMO_HELP,
+    )
+
+
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--device``, ``--dtype``, ``--seed``, ``--require-gpu``: the flags every command that runs
-    a model takes (the workflow passes them from the config's ``runtime`` section). A command
-    with these flags gets its GPU slot from ``main``, in one place, before it loads a model."""
+    """``--device``, ``--dtype``, ``--seed``, ``--require-gpu true|false``: the flags every command
+    that runs a model takes (the workflow passes them from the config's ``runtime`` section). A
+    command with these flags gets its GPU slot from ``main``, in one place, before it loads a
+    model."""
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
     parser.add_argument(
@@ -47,9 +73,11 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--require-gpu",
-        action="store_true",
-        default=env_flag("SEMSPACE_REQUIRE_GPU"),
-        help="fail instead of warning when no CUDA device is visible (unless --device cpu)",
+        type=boolean_value,
+        default=False,
+        metavar="true|false",
+        help="true: fail instead of warning when no CUDA device is visible (unless --device cpu);"
+        " SEMSPACE_REQUIRE_GPU=1 makes it true (config runtime.require_gpu)",
     )
     parser.set_defaults(**{USES_GPU: True})
 
@@ -120,7 +148,8 @@ def run_command(args: argparse.Namespace) -> int | None:
     if getattr(args, USES_GPU, False):
         from semspace.devices import gpu_slot
 
-        slot = gpu_slot(args.device, require_gpu=bool(getattr(args, "require_gpu", False)))
+        require = bool(getattr(args, "require_gpu", False)) or env_flag("SEMSPACE_REQUIRE_GPU")
+        slot = gpu_slot(args.device, require_gpu=require)
     with slot:
         names = output_dir_args(args)
         if not names:

@@ -16,7 +16,7 @@ def _dataset(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         backoff=args.backoff,
         lock=args.lock,
-        mirror=args.mirror,
+        mirror=args.mirror or None,
     )
     return 0
 
@@ -72,10 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--out", required=True, help="the dataset folder to create")
     d.add_argument(
         "--mirror",
-        default=None,
-        help=(
-            "base URL that serves every source as <mirror>/<host>/<path> (config downloads_mirror)"
-        ),
+        default="",
+        help="base URL that serves every source as <mirror>/<host>/<path>; empty = the sources"
+        " themselves (config downloads_mirror)",
     )
     common(d)
     d.set_defaults(func=_dataset)

@@ -47,8 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--experiment", required=True, help="experiment section name (for the log)")
     w.add_argument("--config-json", required=True, help="the merged config as a JSON file")
     w.add_argument("--lock", default=None, help="downloads lock file (digests, hub commits)")
-    w.add_argument("--model", action="append", default=[], help="NAME=FOLDER of a model used")
-    w.add_argument("--dataset", action="append", default=[], help="NAME=PATH of a dataset used")
+    w.add_argument(
+        "--model",
+        action="extend",
+        nargs="*",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="the models used, NAME=FOLDER each (none: an empty list)",
+    )
+    w.add_argument(
+        "--dataset",
+        action="extend",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="the datasets used, NAME=PATH each (none: an empty list)",
+    )
     w.add_argument(
         "--no-hash-local", action="store_true", help="digest local folders by listing, not content"
     )

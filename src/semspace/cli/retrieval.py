@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from semspace.cli import add_runtime_args
+from semspace.cli import add_demo_arg, add_runtime_args
 from semspace.datasets import PAIR_READERS
 from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace")
-
-DEMO_HELP = "tables and figures say they come from random tiny demo models"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -132,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-out", nargs="+", required=True, help="metrics Parquet per eval set")
     p.add_argument("--maps-out", nargs="+", required=True, help="map PNG per eval set")
     p.add_argument("--coords-out", nargs="+", required=True, help="map coordinates per eval set")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("table", help="the E2 table, paper figures beside ours")
@@ -157,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-md", required=True, help="the table in Markdown")
     p.add_argument("--out-csv", required=True, help="the table as CSV")
     p.add_argument("--out-parquet", required=True, help="the table as Parquet")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     p.set_defaults(func=_table)
 
     p = sub.add_parser("vgg16", help="VGG16 fc7 (4096-d) features of an image shard")

@@ -7,20 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from semspace.cli import add_runtime_args
+from semspace.cli import add_demo_arg, add_runtime_args, boolean_value
 from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace")
-
-DEMO_HELP = "tables and figures say they come from random tiny demo models"
-
-
-def _boolean(text: str) -> bool:
-    """``true`` or ``false`` (as the workflow writes a config boolean), any case."""
-    value = {"true": True, "false": False}.get(text.strip().lower())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,14 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     clf.add_argument(
         "--augment",
-        type=_boolean,
+        type=boolean_value,
         default=True,
         metavar="true|false",
         help="random crop (padding 4) and horizontal flip of training images (default true)",
     )
     clf.add_argument(
         "--cifar-stem",
-        type=_boolean,
+        type=boolean_value,
         default=False,
         metavar="true|false",
         help="torchvision ResNets: 3x3 stride-1 first convolution, no max-pool (32 px inputs;"
@@ -161,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument(
         "--umap-soft", required=True, help="UMAP figure of images and the best soft prompt's texts"
     )
-    rep.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(rep)
     rep.set_defaults(func=_report)
 
 

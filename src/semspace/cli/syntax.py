@@ -6,11 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from semspace.cli import add_runtime_args
+from semspace.cli import add_demo_arg, add_runtime_args
 
 log = logging.getLogger("semspace.syntax")
-
-DEMO_HELP = "tables and figures say they come from random tiny demo models"
 
 
 def _runtime(p: argparse.ArgumentParser) -> None:
@@ -153,7 +151,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", help="items split the pairs come from")
     p.add_argument("--pairs", nargs="*", default=[], help="pair ids; default: the first test pairs")
     p.add_argument("--out", nargs="+", required=True, help="one PNG per pair")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     _runtime(p)
     p.set_defaults(func=_relevance)
 
@@ -167,7 +165,7 @@ def register(subparsers) -> None:
     p.add_argument("--md", required=True, help="Markdown report to write")
     p.add_argument("--csv", required=True, help="accuracy CSV to write")
     p.add_argument("--loss-figure", required=True, help="training-loss figure (.png)")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     p.set_defaults(func=_table)
 
 

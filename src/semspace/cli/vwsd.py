@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from semspace.cli import add_runtime_args
+from semspace.cli import add_demo_arg, add_runtime_args
 from semspace.errors import ConfigError
 
 log = logging.getLogger("semspace.vwsd")
-
-DEMO_HELP = "tables and figures say they come from random tiny demo models"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="metrics Parquet")
     p.add_argument("--markdown", required=True, help="metrics table in Markdown")
     p.add_argument("--csv", required=True, help="metrics table as CSV")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     p.set_defaults(func=_report)
 
     p = commands.add_parser("figure", help="candidates of each item ordered by probability")
@@ -98,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--out", required=True, help="figure (.png, .pdf or .svg)")
     p.add_argument("--correctness", help="also write the per-item correctness CSV here")
-    p.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    add_demo_arg(p)
     p.set_defaults(func=_figure)
 
     p = commands.add_parser("demo-data", help="synthetic V-WSD items in the official format")

@@ -57,14 +57,16 @@ def provenance_dataset_paths(wildcards):
     ]
 
 
-def provenance_model_args(wildcards):
+def provenance_model_pairs(wildcards):
+    """`NAME=FOLDER` of each model the experiment uses (values of `--model`)."""
     names = config_names_used(wildcards.experiment, "models")
-    return " ".join(f"--model {m}={model_dir(m)}" for m in names)
+    return [f"{m}={model_dir(m)}" for m in names]
 
 
-def provenance_dataset_args(wildcards):
+def provenance_dataset_pairs(wildcards):
+    """`NAME=PATH` of each dataset the experiment uses (values of `--dataset`)."""
     names = config_names_used(wildcards.experiment, "datasets")
-    return " ".join(f"--dataset {d}={dataset_root(d)}" for d in names)
+    return [f"{d}={dataset_root(d)}" for d in names]
 
 
 def provenance_experiment_outputs(wildcards):
