@@ -191,9 +191,10 @@ rule imagespace_report:
         out=result_path("imagespace/{branch}/report"),
         image=config["imagespace"]["neighbours"]["image"],
         k=config["imagespace"]["neighbours"]["k"],
-        demo=demo_flag(),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace imagespace report --branch {wildcards.branch} --stats {input.stats} {params.demo}"
+        "semspace imagespace report --branch {wildcards.branch} --stats {input.stats}"
+        " --demo {params.demo}"
         " --sets {input.sets} --summary {input.summary} --pairs {input.pairs}"
         " --neighbours {input.neighbours} --eigen {input.eigen} --coords {input.coords}"
         " --captions {input.captions} --image {params.image} --k {params.k}"

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from semspace.cli import add_demo_arg
 from semspace.errors import ConfigError
 from semspace.runtime import log, seed_everything
 
@@ -115,11 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--out-dir", required=True, help="folder for tables.md/.html, *.csv, *.html, *.png"
     )
-    r.add_argument(
-        "--demo",
-        action="store_true",
-        help="tables and figures say they come from random tiny demo models",
-    )
+    add_demo_arg(r)
     r.set_defaults(func=cmd_report)
 
     g = steps.add_parser("demo-data", help="synthetic COCO captions in a real format")
