@@ -1,7 +1,7 @@
 """MS-COCO captions in the Karpathy split (E5): two real formats, one captions table.
 
 * Karpathy's ``dataset_coco.json``: ``{"images": [{"split", "cocoid", "filename",
-  "sentences": [{"raw", "tokens", ...}]}, ...]}``; one split is kept.
+  "sentences": [{"raw", "tokens", ...}]}, ...]}``; one split (or a list of splits) is kept.
 * The BLIP/ALBEF list: ``[{"image": "val2014/COCO_val2014_000000391895.jpg",
   "caption": [...]}, ...]`` (test/val files); the training file's one-caption-per-row form
   (``"caption": "..."``) is grouped by image in order of first appearance.
@@ -14,6 +14,7 @@ the paper used), the table has a ``tokens`` column too (:data:`CAPTIONS_WITH_TOK
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,10 @@ def find_captions_file(path: str | Path, file: str = "dataset_coco.json") -> Pat
 
 
 def read_captions(
-    path: str | Path, split: str = "test", file: str = "dataset_coco.json"
+    path: str | Path, split: str | Sequence[str] = "test", file: str = "dataset_coco.json"
 ) -> pa.Table:
-    """Captions of a Karpathy (``split`` kept) or BLIP/ALBEF file as a :data:`CAPTIONS` table.
+    """Captions of a Karpathy (``split`` kept; several splits are pooled in the file's order) or
+    BLIP/ALBEF file as a :data:`CAPTIONS` table.
 
     ``path`` may be a folder holding ``file`` (Karpathy's caption_datasets.zip, unpacked). When
     every kept Karpathy sentence has ``tokens``, the result is a :data:`CAPTIONS_WITH_TOKENS` table.
@@ -93,10 +95,11 @@ def captions_schema(table: pa.Table) -> pa.Schema:
     return CAPTIONS_WITH_TOKENS if "tokens" in table.column_names else CAPTIONS
 
 
-def _karpathy_images(path: Path, data: Any, split: str) -> list[_Image]:
+def _karpathy_images(path: Path, data: Any, split: str | Sequence[str]) -> list[_Image]:
+    splits = {split} if isinstance(split, str) else set(split)
     images = []
     for i, entry in enumerate(karpathy_images(path, data)):
-        if entry.get("split") != split:
+        if entry.get("split") not in splits:
             continue
         texts: list[str] = []
         token_lists: list[list[str]] | None = []
