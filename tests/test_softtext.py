@@ -307,9 +307,85 @@ def test_table_has_paper_column_beside_ours() -> None:
     assert rows["hard"]["accuracy"] == 75.0 and rows["hard"]["paper"] == 96.19
     assert rows["looks_like"]["accuracy"] == 25.0 and rows["looks_like"]["paper"] == 95.19
     assert rows["mine"]["paper"] is None
-    md = rp.markdown_table(table)
+    md = rp.report_markdown(table, {}, "m", "d")
     assert "| hard | hard text | a photo of a {class}. | 8 | 10 | 75.00 | 96.19 |" in md
     assert rp.best_soft_prompt(accuracy) == "mine"
+
+
+def _texts_table(dim: int = 4) -> pa.Table:
+    """Hard texts (one per class) and two soft prompts' candidates, with known vectors."""
+    rows = []
+    for prompt, per_class in (("hard", 1), ("like", 2), ("mine", 2)):
+        for c in range(3):
+            for j in range(per_class):
+                text = f"{prompt} {c} {j}"
+                rows.append(
+                    {
+                        "prompt": prompt,
+                        "text": text,
+                        "class": c,
+                        "other": None if prompt == "hard" else (c + 1 + j) % 3,
+                        "n_images": 1,
+                        "embedding": fake_vector(text, dim).tolist(),
+                    }
+                )
+    return pa.Table.from_pylist(rows, schema=st.TEXTS)
+
+
+def test_prompt_texts_selects_one_prompts_vectors_and_classes() -> None:
+    texts = _texts_table()
+    vectors, classes = rp.prompt_texts(texts, "like")
+    assert vectors.dtype == np.float32 and vectors.shape == (6, 4)
+    assert classes.tolist() == [0, 0, 1, 1, 2, 2]
+    expected = np.stack([fake_vector(f"like {c} {j}", 4) for c in range(3) for j in range(2)])
+    np.testing.assert_array_equal(vectors, expected)
+    empty, none = rp.prompt_texts(texts, "absent")
+    assert empty.shape[0] == 0 and none.size == 0
+
+
+def test_write_umaps_maps_hard_and_best_soft_prompt_on_one_image_sample(tmp_path, monkeypatch):
+    """Both maps get the same seeded image sample followed by their own prompt's texts; the soft
+    map is the most accurate soft prompt's (umap_2d replaced by a recorder: no numba)."""
+    from semspace.report import projection
+
+    calls = []
+
+    def fake_umap(features, n_neighbors, min_dist, seed):
+        calls.append((features.copy(), n_neighbors, min_dist, seed))
+        return features[:, :2].astype(np.float32)
+
+    monkeypatch.setattr(projection, "umap_2d", fake_umap)
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(30, 4)).astype(np.float32)
+    labels = np.arange(30) % 3
+    accuracy = pa.Table.from_pylist(
+        [
+            {"prompt": p, "template": "t", "n_images": 30, "n_correct": n, "accuracy": n / 30,
+             "n_texts": 3}
+            for p, n in (("hard", 20), ("like", 10), ("mine", 25))
+        ],
+        schema=st.ACCURACY,
+    )  # fmt: skip
+    texts = _texts_table()
+    outputs = {"hard": tmp_path / "hard.png", "soft": tmp_path / "soft.png"}
+    settings = rp.UmapSettings(max_images=12, n_neighbors=5, min_dist=0.3, seed=7)
+    figures = rp.write_umaps(
+        images, labels, texts, accuracy, CLASSES3, outputs, dataset="d", model="m",
+        settings=settings, demo=True,
+    )  # fmt: skip
+    assert [(f.prompt, f.n_images, f.n_texts, f.out) for f in figures] == [
+        ("hard", 12, 3, outputs["hard"]),
+        ("mine", 12, 6, outputs["soft"]),
+    ]
+    pick = rp.sample_indices(labels, 12, 7)
+    for (features, n_neighbors, min_dist, seed), prompt in zip(
+        calls, ("hard", "mine"), strict=True
+    ):
+        assert (n_neighbors, min_dist, seed) == (5, 0.3, 7)
+        np.testing.assert_array_equal(features[:12], images[pick])
+        np.testing.assert_array_equal(features[12:], rp.prompt_texts(texts, prompt)[0])
+    for out in outputs.values():
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow  # umap-learn imports numba (tens of seconds on first import)

@@ -312,8 +312,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from semspace.datasets.cifar10 import read_label_names
@@ -322,7 +320,6 @@ def _report(args: argparse.Namespace) -> int:
     from semspace.experiments.classifier import TOP2
     from semspace.io import read_json
     from semspace.report import softtext as rp
-    from semspace.report.projection import umap_2d
 
     classes = read_label_names(args.dataset_root)
     accuracy = pq.read_table(args.accuracy, schema=st.ACCURACY)
@@ -340,35 +337,21 @@ def _report(args: argparse.Namespace) -> int:
     _, labels, _, _, embeddings, _ = st.align(
         image_keys, image_embeddings, pq.read_table(args.top2, schema=TOP2)
     )
-    pick = rp.sample_indices(labels, args.umap_max_images, args.seed)
-    texts = pq.read_table(args.texts, schema=st.TEXTS)
-    best = rp.best_soft_prompt(accuracy)
-    acc = {row["prompt"]: row["accuracy"] for row in accuracy.to_pylist()}
-    for prompt, out in ((st.HARD, args.umap_hard), (best, args.umap_soft)):
-        rows = texts.filter(pc.equal(texts.column("prompt"), prompt))
-        text_vectors = np.asarray(rows.column("embedding").to_pylist(), dtype=np.float32)
-        text_classes = rows.column("class").to_numpy().astype(np.int64)
-        xy = umap_2d(
-            np.concatenate([embeddings[pick], text_vectors]),
-            args.umap_neighbors,
-            args.umap_min_dist,
-            args.seed,
-        )
-        title = (
-            f"{args.dataset_name}, {args.model_name}: "
-            f"{prompt} text ({100 * acc[prompt]:.1f} %), "
-            f"{len(pick)} images, {len(rows)} texts"
-        )
-        rp.plot_umap(
-            xy[: len(pick)],
-            labels[pick],
-            xy[len(pick) :],
-            text_classes,
-            classes,
-            title,
-            out,
-            demo=args.demo,
-        )
-        log.info("UMAP of %d images and %d %s texts -> %s", len(pick), len(rows), prompt, out)
+    figures = rp.write_umaps(
+        embeddings,
+        labels,
+        pq.read_table(args.texts, schema=st.TEXTS),
+        accuracy,
+        classes,
+        {"hard": args.umap_hard, "soft": args.umap_soft},
+        dataset=args.dataset_name,
+        model=args.model_name,
+        settings=rp.UmapSettings(
+            args.umap_max_images, args.umap_neighbors, args.umap_min_dist, args.seed
+        ),
+        demo=args.demo,
+    )
+    for f in figures:
+        log.info("UMAP of %d images and %d %s texts -> %s", f.n_images, f.n_texts, f.prompt, f.out)
     log.info("E4 table: %s, %s, %s", args.table_md, args.table_csv, html)
     return 0

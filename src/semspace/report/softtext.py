@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +70,6 @@ COLUMNS = (
     T.Column("accuracy", "accuracy (%)", "float", 2),
     T.Column("paper", "paper (%)", "float", 2),
 )
-
-
-def markdown_table(table: pa.Table) -> str:
-    return T.to_markdown(T.Table(table.to_pylist(), COLUMNS))
 
 
 def report_table(
@@ -268,3 +265,81 @@ def best_soft_prompt(accuracy: pa.Table) -> str:
     if best is None:
         raise ValueError("no soft prompt in the accuracy table")
     return best
+
+
+def prompt_texts(texts: pa.Table, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+    """The text embeddings (float32, one row per class text) of one prompt of a ``TEXTS`` table
+    and their classes (int64)."""
+    import pyarrow.compute as pc
+
+    rows = texts.filter(pc.equal(texts.column("prompt"), prompt))
+    vectors = np.asarray(rows.column("embedding").to_pylist(), dtype=np.float32)
+    classes = rows.column("class").to_numpy().astype(np.int64)
+    return vectors, classes
+
+
+@dataclass(frozen=True)
+class UmapSettings:
+    """How the E4 maps are drawn: images sampled (seeded) and the UMAP's parameters."""
+
+    max_images: int = 2000
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UmapFigure:
+    """One written map: its prompt, how many images and texts it shows, where it is."""
+
+    prompt: str
+    n_images: int
+    n_texts: int
+    out: Path
+
+
+def write_umaps(
+    image_embeddings: np.ndarray,
+    image_labels: np.ndarray,
+    texts: pa.Table,
+    accuracy: pa.Table,
+    class_names: Sequence[str],
+    outputs: Mapping[str, str | Path],
+    *,
+    dataset: str,
+    model: str,
+    settings: UmapSettings = UmapSettings(),
+    demo: bool = False,
+) -> list[UmapFigure]:
+    """E4's UMAP maps: for the hard prompt (``outputs["hard"]``) and the best soft prompt
+    (``outputs["soft"]``), one UMAP of a seeded sample of the images with that prompt's class
+    texts, drawn by :func:`plot_umap`. Both maps show the same sampled images."""
+    from semspace.report.projection import umap_2d
+
+    pick = sample_indices(image_labels, settings.max_images, settings.seed)
+    acc = {row["prompt"]: row["accuracy"] for row in accuracy.to_pylist()}
+    figures = []
+    for prompt, out in (("hard", outputs["hard"]), (best_soft_prompt(accuracy), outputs["soft"])):
+        text_vectors, text_classes = prompt_texts(texts, prompt)
+        xy = umap_2d(
+            np.concatenate([image_embeddings[pick], text_vectors]),
+            settings.n_neighbors,
+            settings.min_dist,
+            settings.seed,
+        )
+        title = (
+            f"{dataset}, {model}: {prompt} text ({100 * acc[prompt]:.1f} %), "
+            f"{len(pick)} images, {len(text_classes)} texts"
+        )
+        plot_umap(
+            xy[: len(pick)],
+            image_labels[pick],
+            xy[len(pick) :],
+            text_classes,
+            class_names,
+            title,
+            out,
+            demo=demo,
+        )
+        figures.append(UmapFigure(prompt, len(pick), len(text_classes), Path(out)))
+    return figures
