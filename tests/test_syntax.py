@@ -121,6 +121,49 @@ def test_item_texts():
         item_texts(items, "tree")
 
 
+class RunTokenizer:
+    """A stand-in CLIP tokenizer: runs of "(", runs of ")" and words are tokens, between a start
+    and an end token (the interface ``token_stats`` uses)."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {"<start>": 0, "<end>": 1}
+
+    def __call__(self, texts, add_special_tokens=True):
+        import re
+
+        ids = []
+        for text in texts:
+            toks = ["<start>", *re.findall(r"\(+|\)+|[^\s()]+", text), "<end>"]
+            ids.append([self.vocab.setdefault(t, len(self.vocab)) for t in toks])
+        return {"input_ids": ids}
+
+    def convert_ids_to_tokens(self, ids):
+        names = {i: t for t, i in self.vocab.items()}
+        return [names[i] for i in ids]
+
+
+def test_token_table_counts_distinct_strings_tokens_and_bracket_runs():
+    from semspace.experiments.syntax import token_table
+    from semspace.report.syntax import TOKENS_TABLE
+
+    table = token_table(_items(1), RunTokenizer(), ["text", "bracket"])
+    assert table.schema.equals(TOKENS_TABLE)
+    rows = table.to_pylist()
+    assert [r["input"] for r in rows] == ["text", "bracket"]
+    # "t" twice: one distinct string of 1 token + start and end
+    assert rows[0] | {"example": None} == {
+        "input": "text", "strings": 1, "mean_tokens": 3.0, "max_tokens": 3, "over_limit": 0,
+        "bracket_token_types": 0, "example": None,
+    }  # fmt: skip
+    # (s (np a) (vp b)): ( s ( np a ) ( vp b )) = 10 + 2; (s (np a) (vp (v b))): 12 + 2;
+    # runs of two or more brackets: "))" and ")))"
+    assert rows[1] | {"example": None} == {
+        "input": "bracket", "strings": 2, "mean_tokens": 13.0, "max_tokens": 14, "over_limit": 0,
+        "bracket_token_types": 2, "example": None,
+    }  # fmt: skip
+    assert rows[1]["example"] == "( s ( np a ) ( vp b ))"
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from semspace.datasets.lava import build_items

@@ -244,33 +244,16 @@ def _trees(args) -> int:
 
 
 def _tokens(args) -> int:
-    import pyarrow as pa
     from transformers import AutoTokenizer
 
-    from semspace.experiments.syntax import item_texts, read_items
-    from semspace.experiments.trees import token_stats
+    from semspace.experiments.syntax import read_items, token_table
     from semspace.io import write_parquet
     from semspace.report.syntax import TOKENS_TABLE
 
-    items = read_items(args.items)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    rows = []
-    for kind in args.inputs:
-        texts = list(dict.fromkeys(item_texts(items, kind)))
-        stats = token_stats(tokenizer, texts, kind)
-        rows.append(
-            {
-                "input": kind,
-                "strings": stats.n,
-                "mean_tokens": stats.mean_tokens,
-                "max_tokens": stats.max_tokens,
-                "over_limit": stats.over_limit,
-                "bracket_token_types": stats.bracket_tokens,
-                "example": stats.examples,
-            }
-        )
-        log.info("%s: %s", kind, stats)
-    write_parquet(pa.Table.from_pylist(rows, schema=TOKENS_TABLE), args.out, TOKENS_TABLE)
+    table = token_table(
+        read_items(args.items), AutoTokenizer.from_pretrained(args.model_dir), args.inputs
+    )
+    write_parquet(table, args.out, TOKENS_TABLE)
     return 0
 
 

@@ -78,6 +78,33 @@ def item_texts(items: pa.Table, input_kind: str) -> list[str]:
     return [linearise(parse_tree(t), input_kind) for t in items.column("tree").to_pylist()]
 
 
+def token_table(items: pa.Table, tokenizer, inputs: Sequence[str]) -> pa.Table:
+    """How ``tokenizer`` splits each text input of the items (schema
+    :data:`semspace.report.syntax.TOKENS_TABLE`, one row per input in the order given): the
+    distinct strings of the input, their mean and largest token count, how many are over CLIP's
+    77 tokens, the bracket-only token types, and the first string's tokens."""
+    from semspace.experiments.trees import token_stats
+    from semspace.report.syntax import TOKENS_TABLE
+
+    rows = []
+    for kind in inputs:
+        texts = list(dict.fromkeys(item_texts(items, kind)))
+        stats = token_stats(tokenizer, texts, kind)
+        rows.append(
+            {
+                "input": kind,
+                "strings": stats.n,
+                "mean_tokens": stats.mean_tokens,
+                "max_tokens": stats.max_tokens,
+                "over_limit": stats.over_limit,
+                "bracket_token_types": stats.bracket_tokens,
+                "example": stats.examples,
+            }
+        )
+        log.info("%s: %s", kind, stats)
+    return pa.Table.from_pylist(rows, schema=TOKENS_TABLE)
+
+
 def pair_groups(pairs: Sequence[str]) -> list[list[int]]:
     """Row indices grouped by pair, in first-seen order; each group holds exactly two rows."""
     groups: dict[str, list[int]] = {}
