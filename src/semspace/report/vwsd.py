@@ -3,7 +3,7 @@ and a figure per split with each item's candidates ordered by probability."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -156,12 +156,6 @@ def correctness_report(items: pa.Table, demo: bool = False) -> T.Table:
     return T.Table(rows, columns, "E1: per-item correctness", (note,), demo)
 
 
-def correctness_csv(items: pa.Table) -> str:
-    """Per item: one column per prompt/strategy, 1 = gold ranked first, 0 = not, empty =
-    unscored."""
-    return T.to_csv(correctness_report(items))
-
-
 def write_correctness(items: pa.Table, csv_path: str | Path, demo: bool = False) -> Path:
     """The correctness CSV and its HTML beside it; returns the HTML path."""
     from semspace.io import write_text
@@ -307,7 +301,3 @@ def ranking_figure(
         fig.savefig(tmp, dpi=T.FIGURE_DPI, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
     return len(rows)
-
-
-def concat_items(tables: Sequence[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables)
