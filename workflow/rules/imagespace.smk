@@ -64,56 +64,124 @@ rule imagespace_tokensets:
         " > {log} 2>&1"
 
 
-rule imagespace_setdist:
-    input:
-        result_path("imagespace/{branch}/tokensets.parquet"),
-    output:
-        summary=result_path("imagespace/{branch}/setdist/summary.json"),
-        pairs=result_path("imagespace/{branch}/setdist/pairs.parquet"),
-        neighbours=result_path("imagespace/{branch}/setdist/neighbours.parquet"),
-        symdiff=result_path("imagespace/{branch}/setdist/symdiff.npy"),
-        intersection=result_path("imagespace/{branch}/setdist/intersection.npy"),
-        union=result_path("imagespace/{branch}/setdist/union.npy"),
-    log:
-        log_path("imagespace/setdist_{branch}.log"),
-    benchmark:
-        benchmark_path("imagespace/setdist_{branch}.tsv")
-    conda:
-        "../envs/cpu.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-    params:
-        code=code_digest("imagespace"),  # re-run when the code it runs changes
-        out=result_path("imagespace/{branch}/setdist"),
-        top_k=lookup(dpath="imagespace/setdist/top_k", within=config),
-        memory_gb=lookup(dpath="imagespace/setdist/memory_gb", within=config),
-    shell:
-        "semspace imagespace setdist --sets {input} --out {params.out} --top-k {params.top_k}"
-        " --memory-gb {params.memory_gb} > {log} 2>&1"
+# Up to imagespace.mds.dense_max_images images (imagespace.images, when given, says how many): the
+# set distances keep the n×n matrices and the MDS is dense and exact from |A Δ B|. Above it: no
+# n×n array anywhere - streaming set distances (summary, pair histogram and neighbours only) and
+# the matrix-free MDS from the token sets (count and Σλ₊ by SLQ with 95 % intervals).
+if imagespace_streaming():
 
+    rule imagespace_setdist:
+        input:
+            result_path("imagespace/{branch}/tokensets.parquet"),
+        output:
+            summary=result_path("imagespace/{branch}/setdist/summary.json"),
+            pairs=result_path("imagespace/{branch}/setdist/pairs.parquet"),
+            neighbours=result_path("imagespace/{branch}/setdist/neighbours.parquet"),
+        log:
+            log_path("imagespace/setdist_{branch}.log"),
+        benchmark:
+            benchmark_path("imagespace/setdist_{branch}.tsv")
+        conda:
+            "../envs/cpu.yaml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            code=code_digest("imagespace"),  # re-run when the code it runs changes
+            out=result_path("imagespace/{branch}/setdist"),
+            top_k=lookup(dpath="imagespace/setdist/top_k", within=config),
+            memory_gb=lookup(dpath="imagespace/setdist/memory_gb", within=config),
+        shell:
+            "semspace imagespace setdist --sets {input} --out {params.out} --top-k {params.top_k}"
+            " --memory-gb {params.memory_gb} --no-matrices > {log} 2>&1"
 
-rule imagespace_mds:
-    input:
-        result_path("imagespace/{branch}/setdist/symdiff.npy"),
-    output:
-        eigen=result_path("imagespace/{branch}/mds/eigen.json"),
-        coords=result_path("imagespace/{branch}/mds/coords.parquet"),
-    log:
-        log_path("imagespace/mds_{branch}.log"),
-    benchmark:
-        benchmark_path("imagespace/mds_{branch}.tsv")
-    conda:
-        "../envs/cpu.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-    params:
-        code=code_digest("imagespace"),  # re-run when the code it runs changes
-        out=result_path("imagespace/{branch}/mds"),
-        flags=imagespace_mds_flags,
-    shell:
-        "semspace imagespace mds --distances {input} --out {params.out} {params.flags} > {log} 2>&1"
+    rule imagespace_mds:
+        input:
+            result_path("imagespace/{branch}/tokensets.parquet"),
+        output:
+            eigen=result_path("imagespace/{branch}/mds/eigen.json"),
+            coords=result_path("imagespace/{branch}/mds/coords.parquet"),
+        log:
+            log_path("imagespace/mds_{branch}.log"),
+        benchmark:
+            benchmark_path("imagespace/mds_{branch}.tsv")
+        conda:
+            "../envs/cpu.yaml"
+        threads: 2
+        resources:
+            mem_mb=8000,
+        params:
+            code=code_digest("imagespace"),  # re-run when the code it runs changes
+            out=result_path("imagespace/{branch}/mds"),
+            k=lookup(dpath="imagespace/mds/k", within=config),
+            sqrt=str(lookup(dpath="imagespace/mds/sqrt", within=config)).lower(),
+            share=str(lookup(dpath="imagespace/mds/share", within=config)).lower(),
+            memory_gb=lookup(dpath="imagespace/mds/memory_gb", within=config),
+            probes=lookup(dpath="imagespace/mds/probes", within=config),
+            steps=lookup(dpath="imagespace/mds/lanczos_steps", within=config),
+            seed=lookup(dpath="runtime/seed", within=config),
+        shell:
+            "semspace imagespace mds --sets {input} --method matrix-free --out {params.out}"
+            " --k {params.k} --sqrt {params.sqrt} --share {params.share}"
+            " --memory-gb {params.memory_gb} --probes {params.probes}"
+            " --lanczos-steps {params.steps} --seed {params.seed} > {log} 2>&1"
+
+else:
+
+    rule imagespace_setdist:
+        input:
+            result_path("imagespace/{branch}/tokensets.parquet"),
+        output:
+            summary=result_path("imagespace/{branch}/setdist/summary.json"),
+            pairs=result_path("imagespace/{branch}/setdist/pairs.parquet"),
+            neighbours=result_path("imagespace/{branch}/setdist/neighbours.parquet"),
+            symdiff=result_path("imagespace/{branch}/setdist/symdiff.npy"),
+            intersection=result_path("imagespace/{branch}/setdist/intersection.npy"),
+            union=result_path("imagespace/{branch}/setdist/union.npy"),
+        log:
+            log_path("imagespace/setdist_{branch}.log"),
+        benchmark:
+            benchmark_path("imagespace/setdist_{branch}.tsv")
+        conda:
+            "../envs/cpu.yaml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            code=code_digest("imagespace"),  # re-run when the code it runs changes
+            out=result_path("imagespace/{branch}/setdist"),
+            top_k=lookup(dpath="imagespace/setdist/top_k", within=config),
+            memory_gb=lookup(dpath="imagespace/setdist/memory_gb", within=config),
+            max_images=lookup(dpath="imagespace/mds/dense_max_images", within=config),
+        shell:
+            "semspace imagespace setdist --sets {input} --out {params.out} --top-k {params.top_k}"
+            " --memory-gb {params.memory_gb} --max-matrix-images {params.max_images} > {log} 2>&1"
+
+    rule imagespace_mds:
+        input:
+            result_path("imagespace/{branch}/setdist/symdiff.npy"),
+        output:
+            eigen=result_path("imagespace/{branch}/mds/eigen.json"),
+            coords=result_path("imagespace/{branch}/mds/coords.parquet"),
+        log:
+            log_path("imagespace/mds_{branch}.log"),
+        benchmark:
+            benchmark_path("imagespace/mds_{branch}.tsv")
+        conda:
+            "../envs/cpu.yaml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            code=code_digest("imagespace"),  # re-run when the code it runs changes
+            out=result_path("imagespace/{branch}/mds"),
+            k=lookup(dpath="imagespace/mds/k", within=config),
+            sqrt=str(lookup(dpath="imagespace/mds/sqrt", within=config)).lower(),
+            share=str(lookup(dpath="imagespace/mds/share", within=config)).lower(),
+            seed=lookup(dpath="runtime/seed", within=config),
+        shell:
+            "semspace imagespace mds --distances {input} --out {params.out} --k {params.k}"
+            " --sqrt {params.sqrt} --share {params.share} --seed {params.seed} > {log} 2>&1"
 
 
 rule imagespace_report:

@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from semspace.cli import add_demo_arg
+from semspace.cli import add_demo_arg, boolean_value
 from semspace.errors import ConfigError
 from semspace.runtime import log, seed_everything
 
@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--block-rows", type=int, default=0, help="rows per block (0 = from --memory-gb)"
     )
     d.add_argument("--memory-gb", type=float, default=1.0, help="working memory per block")
+    d.add_argument(
+        "--max-matrix-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with the matrices: stop with a message above N sets (0 = no limit; the workflow "
+        "passes imagespace.mds.dense_max_images)",
+    )
     d.set_defaults(func=cmd_setdist)
 
     m = steps.add_parser(
@@ -92,11 +100,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--out", required=True, help="output folder: eigen.json, coords.parquet")
     m.add_argument("--k", type=int, default=10, help="top eigenpairs / coordinate axes")
-    m.add_argument("--sqrt", action="store_true", help="use √D (a Euclidean-embeddable distance)")
     m.add_argument(
-        "--no-share",
-        action="store_true",
-        help="skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share",
+        "--sqrt",
+        type=boolean_value,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="true|false",
+        help="true: use √D (a Euclidean-embeddable distance); a bare --sqrt means true",
+    )
+    m.add_argument(
+        "--share",
+        type=boolean_value,
+        default=True,
+        metavar="true|false",
+        help="false: skip Σλ₊ (the eigenvalues-only pass) and so the top-2 share",
+    )
+    m.add_argument(
+        "--no-share", dest="share", action="store_false", help="the same as --share false"
     )
     m.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector")
     m.set_defaults(func=cmd_mds)
@@ -179,6 +200,13 @@ def cmd_setdist(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     sets = read_token_sets(args.sets)
+    if not args.no_matrices and 0 < args.max_matrix_images < sets.num_rows:
+        raise ConfigError(
+            f"{args.sets}: {sets.num_rows:,} token sets, more than --max-matrix-images "
+            f"{args.max_matrix_images:,} (imagespace.mds.dense_max_images) for n×n matrices; "
+            f"set imagespace.images: {sets.num_rows} in the config so that the workflow plans the "
+            "streaming set distances and the matrix-free MDS"
+        )
     X, vocab = S.indicator_matrix(sets.column("tokens").to_pylist())
     block_rows = args.block_rows or S.default_block_rows(
         X.shape[0], int(args.memory_gb * (1 << 30))
@@ -207,9 +235,7 @@ def cmd_mds(args: argparse.Namespace) -> int:
         result_n = summary["n"]
     else:
         D = M.load_distances(args.distances)
-        result = M.classical_mds(
-            D, k=args.k, sqrt=args.sqrt, share=not args.no_share, seed=args.seed
-        )
+        result = M.classical_mds(D, k=args.k, sqrt=args.sqrt, share=args.share, seed=args.seed)
         summary = M.write_mds(result, args.out)
         result_n = result.n
     log.info(
@@ -233,7 +259,7 @@ def _mds_of_sets(args: argparse.Namespace) -> dict:
         X,
         k=args.k,
         sqrt=args.sqrt,
-        share=not args.no_share,
+        share=args.share,
         method=args.method,
         memory_gb=args.memory_gb,
         device=args.device,

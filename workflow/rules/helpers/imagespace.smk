@@ -1,4 +1,4 @@
-# Input functions and targets of semspace.smk (kept apart from the rules, as snakemake --lint asks).
+# Input functions and targets of imagespace.smk (kept apart from the rules, as snakemake --lint asks).
 
 
 def imagespace_branches():
@@ -17,14 +17,11 @@ def imagespace_captions_options(wildcards):
     )
 
 
-def imagespace_mds_flags(wildcards):
-    opts = config["imagespace"]["mds"]
-    flags = [f"--k {opts['k']}", f"--seed {config['runtime']['seed']}"]
-    if opts["sqrt"]:
-        flags.append("--sqrt")
-    if not opts["share"]:
-        flags.append("--no-share")
-    return " ".join(flags)
+def imagespace_streaming():
+    """Whether E5 runs without n×n arrays: imagespace.images (the images the captions give, when
+    stated) above imagespace.mds.dense_max_images (docs/imagespace.md, "At scale")."""
+    n = config["imagespace"].get("images")
+    return n is not None and n > config["imagespace"]["mds"]["dense_max_images"]
 
 
 def imagespace_final_output():
