@@ -196,13 +196,13 @@ def test_frames_command_needs_ffmpeg(demo_root, tmp_path, monkeypatch, capsys):
             str(demo_root),
             "--videos",
             str(tmp_path),
-            "--done",
-            str(tmp_path / "done"),
+            "--out",
+            str(tmp_path / "images"),
         ]
     )
     assert status == 2
     assert "ffmpeg" in capsys.readouterr().err
-    assert not (tmp_path / "done").exists()
+    assert not (tmp_path / "images").exists()
 
 
 def test_authors_reading_map_overrides_rules_and_conflicts_fall_back(demo_root, tmp_path):

@@ -224,9 +224,9 @@ def _model_commands(model: str, d: Path) -> dict[str, list[str]]:
         "associate generate": ["associate", "generate", "--captions", x, "--model", model]
         + ["--out", x],
         "retrieval texts": ["retrieval", "texts", "--pairs", x, "--model", model, "--out", x],
-        "syntax evaluate": ["syntax", "evaluate", "--items", x, "--root", x, "--model-dir"]
+        "syntax evaluate": ["syntax", "evaluate", "--items", x, "--images", x, "--model-dir"]
         + [model, "--input", "a", "--out", x, "--summary", x],
-        "syntax relevance": ["syntax", "relevance", "--items", x, "--root", x, "--model-dir"]
+        "syntax relevance": ["syntax", "relevance", "--items", x, "--images", x, "--model-dir"]
         + [model, "--input", "a", "--out", x],
         "vwsd score": ["vwsd", "score", "--split", "s", "--data", x, "--embeddings", x]
         + ["--model", model, "--model-id", "m", "--prompts", "{}", "--out", x],

@@ -175,6 +175,37 @@ def demo(tmp_path_factory):
     return root, items.filter(pa.array(split == "train")), items.filter(pa.array(split == "test"))
 
 
+def test_frames_go_to_their_own_folder_and_the_items_read_them_there(demo, tmp_path, monkeypatch):
+    """`syntax frames` copies the frames the demo ships into its --out folder (no ffmpeg on PATH),
+    writes nothing into the dataset's folder, and the items built on that folder are those built
+    on the root."""
+    from semspace.cli import main
+    from semspace.datasets.lava import build_items
+
+    root = demo[0]
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "images"
+    argv = ["syntax", "frames", "--root", str(root), "--videos", str(root / "videos")]
+    assert main([*argv, "--frame-ext", ".png", "--out", str(out)]) == 0
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    shipped = sorted((root / "frames").glob("*.png"))
+    copied = sorted((out / "frames").glob("*.png"))
+    assert len(copied) == len(shipped) == 128
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(shipped, copied, strict=True))
+    from_root, counts = build_items(root, test_fraction=0.25, seed=0, frame_ext=".png")
+    from_out, counts_out = build_items(
+        root, test_fraction=0.25, seed=0, frame_ext=".png", images=out
+    )
+    assert from_out.equals(from_root) and counts_out == counts
+    # a frame missing from --images leaves its pair out, as a frame missing from the root did
+    copied[0].unlink()
+    fewer, counts_fewer = build_items(
+        root, test_fraction=0.25, seed=0, frame_ext=".png", images=out
+    )
+    assert counts_fewer["missing_frame"] == 1 and fewer.num_rows == from_root.num_rows - 2
+
+
 def test_loss_falls_and_training_resumes(demo, tiny_clip_dir, tmp_path):
     root, train, _ = demo
     cfg = TrainConfig(

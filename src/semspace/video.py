@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +22,13 @@ class MissingToolError(SemspaceError):
 
 @dataclass
 class FrameExtraction:
-    """What `extract_frames` did: frames already present, frames made, clips without a video."""
+    """What `extract_frames` did: frames already present, frames copied from those the dataset
+    ships, frames made by ffmpeg, clips without a video."""
 
     present: int = 0
     extracted: int = 0
     missing: list[str] = field(default_factory=list)
+    copied: int = 0
 
 
 def require_ffmpeg() -> None:
@@ -58,14 +61,31 @@ def extract_frame(clip: Path, target: Path, position: float) -> None:
         )
 
 
-def extract_frames(targets: dict[str, Path], videos: Path, position: float) -> FrameExtraction:
-    """One frame per clip name into `targets[name]`, from `videos/<name>.*`.
+def copy_frame(source: Path, target: Path) -> None:
+    """Copy a frame the dataset ships to `target`, atomically."""
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        shutil.copyfile(source, tmp)
 
-    Frames already on disk are kept, so ffmpeg is needed only when some frame is missing (the demo
-    and users who unpacked frames need none)."""
+
+def extract_frames(
+    targets: Mapping[str, Path],
+    videos: Path,
+    position: float,
+    shipped: Mapping[str, Path] | None = None,
+) -> FrameExtraction:
+    """One frame per clip name into `targets[name]`: a copy of `shipped[name]` when the dataset
+    ships that frame, else the frame at `position` of `videos/<name>.*`.
+
+    Frames already at their target are kept, and shipped ones are copied, so ffmpeg is needed
+    only when some frame is neither (the demo and users who unpacked frames need none)."""
+    shipped = shipped or {}
     result = FrameExtraction()
     todo = {name: t for name, t in targets.items() if not t.is_file()}
     result.present = len(targets) - len(todo)
+    copies = {name: shipped[name] for name in todo if name in shipped and shipped[name].is_file()}
+    for name, source in copies.items():
+        copy_frame(source, todo.pop(name))
+    result.copied = len(copies)
     if todo:
         require_ffmpeg()
     for name, target in progress(sorted(todo.items()), "frames", total=len(todo)):

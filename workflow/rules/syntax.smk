@@ -29,7 +29,9 @@ rule syntax_frames:
     input:
         root=dataset_root_input,
     output:
-        done=result_path("syntax/{dataset}/frames.done"),
+        # The dataset's folder is download_dataset's output: the frames go to a folder of their
+        # own, in the layout of a LAVA root (frames/<visualFilename><ext>).
+        images=directory(result_path("syntax/{dataset}/images")),
     log:
         log_path("syntax/{dataset}/frames.log"),
     benchmark:
@@ -43,12 +45,14 @@ rule syntax_frames:
         ext=config["syntax"]["frame_ext"],
     shell:
         "semspace syntax frames --root {input.root} --videos {params.videos}"
-        " --position {params.position} --frame-ext {params.ext} --done {output.done} > {log} 2>&1"
+        " --position {params.position} --frame-ext {params.ext} --out {output.images}"
+        " > {log} 2>&1"
 
 
 rule syntax_items:
     input:
-        unpack(syntax_items_inputs),
+        root=dataset_root_input,
+        images=syntax_images,
     output:
         table=result_path("syntax/{dataset}/items.parquet"),
         counts=result_path("syntax/{dataset}/counts.json"),
@@ -65,7 +69,8 @@ rule syntax_items:
         test_fraction=config["syntax"]["test_fraction"],
         seed=config["syntax"]["split_seed"],
     shell:
-        "semspace syntax items --root {input.root} --frame-ext {params.ext}"
+        "semspace syntax items --root {input.root} --images {input.images}"
+        " --frame-ext {params.ext}"
         " --test-fraction {params.test_fraction} --seed {params.seed}"
         " --out {output.table} --counts {output.counts} --decisions {output.decisions}"
         " > {log} 2>&1"
@@ -114,7 +119,7 @@ rule syntax_tokens:
 rule syntax_finetune:
     input:
         table=result_path("syntax/{dataset}/items.parquet"),
-        root=dataset_root_input,
+        images=syntax_images,
         model=model_dir_input,
     output:
         model=directory(
@@ -146,18 +151,22 @@ rule syntax_finetune:
         seed=lookup(dpath="runtime/seed", within=config),
         require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
-        "semspace syntax finetune --items {input.table} --root {input.root} --model-dir {input.model}"
+        "semspace syntax finetune --items {input.table} --images {input.images}"
+        " --model-dir {input.model}"
         " --input {wildcards.lin} --batch-size {wildcards.batch} --steps {params.steps}"
         " --learning-rate {params.lr} --weight-decay {params.wd} --warmup-steps {params.warmup}"
         " --checkpoint-every {params.every} --checkpoint-dir {params.checkpoint}"
-        " --out {output.model} --loss-log {output.loss} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
+        " --out {output.model} --loss-log {output.loss}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
+        " --threads {threads}"
         " > {log} 2>&1"
 
 
 rule syntax_evaluate:
     input:
         table=result_path("syntax/{dataset}/items.parquet"),
-        root=dataset_root_input,
+        images=syntax_images,
         model=syntax_eval_model,
     output:
         scores=result_path("syntax/{dataset}/{model}/eval/{lin}_b{batch}.parquet"),
@@ -178,16 +187,20 @@ rule syntax_evaluate:
         seed=lookup(dpath="runtime/seed", within=config),
         require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
-        "semspace syntax evaluate --items {input.table} --root {input.root} --model-dir {input.model}"
+        "semspace syntax evaluate --items {input.table} --images {input.images}"
+        " --model-dir {input.model}"
         " --input {wildcards.lin} --train-batch {wildcards.batch} --model-name {wildcards.model}"
-        " --out {output.scores} --summary {output.summary} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
+        " --out {output.scores} --summary {output.summary}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
+        " --threads {threads}"
         " > {log} 2>&1"
 
 
 rule syntax_relevance:
     input:
         table=result_path("syntax/{dataset}/items.parquet"),
-        root=dataset_root_input,
+        images=syntax_images,
         model=syntax_relevance_model,
     output:
         report(
@@ -217,9 +230,12 @@ rule syntax_relevance:
         seed=lookup(dpath="runtime/seed", within=config),
         require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
-        "semspace syntax relevance --items {input.table} --root {input.root} --model-dir {input.model}"
+        "semspace syntax relevance --items {input.table} --images {input.images}"
+        " --model-dir {input.model}"
         " --demo {params.demo}"
-        " --input {params.lin} --pairs {params.pairs} --out {output} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --input {params.lin} --pairs {params.pairs} --out {output}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -256,6 +272,7 @@ rule syntax_table:
         code=code_digest("syntax"),  # re-run when the code it runs changes
         demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens} --demo {params.demo}"
+        "semspace syntax table --summaries {input.summaries} --tokens {input.tokens}"
+        " --demo {params.demo}"
         " --counts {input.counts} --loss-logs {input.losses} --md {output.md} --csv {output.csv}"
         " --loss-figure {output.loss} > {log} 2>&1"

@@ -44,8 +44,10 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=_demo_data)
 
-    p = sub.add_parser("frames", help="extract one frame per clip from the LAVA videos (ffmpeg)")
-    p.add_argument("--root", required=True, help="LAVA root with lava.json")
+    p = sub.add_parser(
+        "frames", help="one frame per LAVA clip: the shipped one, else from its video (ffmpeg)"
+    )
+    p.add_argument("--root", required=True, help="LAVA root with lava.json (and maybe frames/)")
     p.add_argument("--videos", required=True, help="folder of the clips, <visualFilename>.<ext>")
     p.add_argument(
         "--position", type=float, default=0.5, help="where in the clip, 0 = first frame, 1 = last"
@@ -55,11 +57,18 @@ def register(subparsers) -> None:
         default=".jpg",
         help="frame file suffix, frames/<name><ext> (config syntax.frame_ext)",
     )
-    p.add_argument("--done", required=True, help="marker file written when all frames exist")
+    p.add_argument(
+        "--out", required=True, help="folder to write, frames/<visualFilename><ext> (not the root)"
+    )
     p.set_defaults(func=_frames)
 
     p = sub.add_parser("items", help="pairs of scenes with their trees, split by sentence")
-    p.add_argument("--root", required=True, help="LAVA root (lava.json, parse file, frames/)")
+    p.add_argument("--root", required=True, help="LAVA root (lava.json, parse file)")
+    p.add_argument(
+        "--images",
+        default=None,
+        help="folder with frames/<visualFilename><ext>: `syntax frames --out` (default: the root)",
+    )
     p.add_argument(
         "--frame-ext",
         default=".jpg",
@@ -102,7 +111,12 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("finetune", help="fine-tune CLIP with paired minibatches (accelerate)")
     p.add_argument("--items", required=True, help="items Parquet from `syntax items` (train rows)")
-    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument(
+        "--images",
+        required=True,
+        help="folder the items' frame paths (frames/...) are under: the LAVA root or"
+        " `syntax frames --out`",
+    )
     p.add_argument("--model-dir", required=True, help="CLIP folder to start from (save_pretrained)")
     p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
     p.add_argument(
@@ -132,7 +146,12 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("evaluate", help="pairwise accuracy of a CLIP on held-out pairs")
     p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
-    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument(
+        "--images",
+        required=True,
+        help="folder the items' frame paths (frames/...) are under: the LAVA root or"
+        " `syntax frames --out`",
+    )
     p.add_argument("--model-dir", required=True, help="CLIP folder: base or `syntax finetune` out")
     p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
     p.add_argument("--split", default="test", help="items split to score: train or test")
@@ -145,7 +164,12 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("relevance", help="relevance maps (Chefer et al. 2021) for test pairs")
     p.add_argument("--items", required=True, help="items Parquet from `syntax items`")
-    p.add_argument("--root", required=True, help="LAVA root the items' frame paths are under")
+    p.add_argument(
+        "--images",
+        required=True,
+        help="folder the items' frame paths (frames/...) are under: the LAVA root or"
+        " `syntax frames --out`",
+    )
     p.add_argument("--model-dir", required=True, help="CLIP folder to explain")
     p.add_argument("--input", required=True, help="text input: text, bracket, spaced or compact")
     p.add_argument("--split", default="test", help="items split the pairs come from")
@@ -178,23 +202,26 @@ def _demo_data(args) -> int:
 
 
 def _frames(args) -> int:
-    from semspace.datasets.lava import ANNOTATIONS, frame_path, read_annotations
-    from semspace.io import write_text
-    from semspace.video import extract_frames
+    from semspace.experiments.syntax import lava_frames
 
-    root, videos = Path(args.root), Path(args.videos)
-    names = {v.visual_filename for v in read_annotations(root / ANNOTATIONS) if v.visual_filename}
-    targets = {name: root / frame_path(name, args.frame_ext) for name in names}
-    done = extract_frames(targets, videos, args.position)
-    log.info("frames: %d present, %d extracted from %s", done.present, done.extracted, videos)
+    done = lava_frames(
+        args.root, args.videos, args.out, frame_ext=args.frame_ext, position=args.position
+    )
+    log.info(
+        "frames: %d present, %d copied from %s, %d extracted from %s",
+        done.present,
+        done.copied,
+        args.root,
+        done.extracted,
+        args.videos,
+    )
     if done.missing:
         log.warning(
             "%d clips have no video under %s (first: %s)",
             len(done.missing),
-            videos,
+            args.videos,
             done.missing[0],
         )
-    write_text(f"{len(names) - len(done.missing)} frames\n", args.done)
     return 0
 
 
@@ -203,7 +230,11 @@ def _items(args) -> int:
     from semspace.io import write_json, write_parquet
 
     table, counts, decisions = build_items_and_decisions(
-        args.root, test_fraction=args.test_fraction, seed=args.seed, frame_ext=args.frame_ext
+        args.root,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        frame_ext=args.frame_ext,
+        images=args.images,
     )
     if args.decisions:
         write_parquet(decisions_table(decisions), args.decisions, DECISIONS)
@@ -275,7 +306,7 @@ def _finetune(args) -> int:
         dtype=args.dtype,
     )
     history = finetune(
-        items, args.root, args.model_dir, args.out, cfg, checkpoint_dir=args.checkpoint_dir
+        items, args.images, args.model_dir, args.out, cfg, checkpoint_dir=args.checkpoint_dir
     )
     write_train_log(history, args.loss_log)
     if history:
@@ -290,7 +321,7 @@ def _evaluate(args) -> int:
     from semspace.experiments.syntax import evaluate, read_items, write_scores
 
     items = read_items(args.items, split=args.split)
-    scores = evaluate(items, args.root, args.model_dir, args.input, args.device, args.dtype)
+    scores = evaluate(items, args.images, args.model_dir, args.input, args.device, args.dtype)
     summary = write_scores(
         scores,
         args.out,
@@ -320,7 +351,7 @@ def _relevance(args) -> int:
     items = read_items(args.items, split=args.split)
     clip = load_model(args.model_dir, args.device, "float32")
     for pair, out in zip(choose_pairs(items, args.pairs, len(args.out)), args.out, strict=True):
-        panels, title = pair_panels(clip, items, args.root, args.input, pair)
+        panels, title = pair_panels(clip, items, args.images, args.input, pair)
         plot_relevance(panels, out, title=title, demo=args.demo)
         log.info("relevance figure for pair %s -> %s", pair, out)
     return 0

@@ -9,8 +9,9 @@ Files of a LAVA root (the official release, or the synthetic demo written by
   was shot), ``contrastVariants`` (``"sid,vid"`` of the scenes that show the other reading).
 * ``corpus_parsed_toycfg.txt`` — ``index<TAB>tree`` lines; index = sentenceID - 1; an ambiguous
   sentence has one line per reading.
-* ``frames/<visualFilename>.<ext>`` — one frame per clip (``semspace syntax frames`` extracts it
-  from the videos).
+* ``frames/<visualFilename>.<ext>`` — one frame per clip, where the dataset ships them;
+  ``semspace syntax frames`` writes the same layout under results/ (shipped frames copied, the
+  others taken from the videos), and the items' frame paths are relative to that folder.
 
 * ``sentencetoparse.org`` (optional) — ``sentenceID variantIDs |<TAB>tree`` lines: which scenes
   each tree shows, as the corpus authors wrote it down.
@@ -59,7 +60,7 @@ ITEMS = pa.schema(
         pa.field("tree", pa.string(), nullable=False),  # bracketed, one line, labels as in the file
         pa.field("visual_setup", pa.string(), nullable=False),
         pa.field("key", pa.string(), nullable=False),  # frame key (visualFilename)
-        pa.field("path", pa.string(), nullable=False),  # frame path relative to the root
+        pa.field("path", pa.string(), nullable=False),  # frame path relative to the images folder
         pa.field("split", pa.string(), nullable=False),  # train | test, by sentence
     ]
 )
@@ -399,11 +400,14 @@ def build_items_and_decisions(
     frame_ext: str = ".jpg",
     require_frames: bool = True,
     use_reading_map: bool = True,
+    images: str | Path | None = None,
 ) -> tuple[pa.Table, dict[str, int], list[Decision]]:
     """The E3 items of a LAVA root (schema :data:`ITEMS`), counts of what was left out, and how
     every scene of a sentence with two or more trees got its reading (one :class:`Decision`
-    each)."""
+    each). The frames are looked for under ``images`` (``frames/<visualFilename><ext>``; default
+    the root itself: `syntax frames` writes such a folder under results/)."""
     root = Path(root)
+    images = root if images is None else Path(images)
     parses = read_parses(root / PARSES)
     mapping = (
         read_reading_map(root / READING_MAP)
@@ -484,7 +488,7 @@ def build_items_and_decisions(
                     counts["no_frame"] += 1
                     continue
                 if require_frames and not all(
-                    (root / frame_path(x.visual_filename, frame_ext)).is_file() for x in (v, w)
+                    (images / frame_path(x.visual_filename, frame_ext)).is_file() for x in (v, w)
                 ):
                     counts["missing_frame"] += 1
                     continue

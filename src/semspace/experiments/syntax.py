@@ -31,6 +31,8 @@ from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everythi
 if TYPE_CHECKING:
     import torch
 
+    from semspace.video import FrameExtraction
+
 log = logging.getLogger(__name__)
 
 #: Text inputs: the plain sentence (the text-only baseline) or a linearised tree.
@@ -56,6 +58,32 @@ SCORES = pa.schema(
         pa.field("correct", pa.float32(), nullable=False),  # 1, 0, or 0.5 for an exact tie
     ]
 )
+
+
+def lava_frames(
+    root: str | Path,
+    videos: str | Path,
+    out: str | Path,
+    *,
+    frame_ext: str = ".jpg",
+    position: float = 0.5,
+) -> FrameExtraction:
+    """One frame per clip of ``root``'s lava.json into ``out/frames/<visualFilename><ext>``, the
+    layout the items' frame paths resolve in (``out`` is `syntax frames`' own folder, never the
+    dataset's): a frame the dataset ships under ``root/frames/`` is copied, the others are taken
+    at ``position`` of ``videos/<visualFilename>.*`` by ffmpeg (needed only for those)."""
+    from semspace.datasets.lava import ANNOTATIONS, FRAMES_DIR, frame_path, read_annotations
+    from semspace.video import extract_frames
+
+    root, videos, out = Path(root), Path(videos), Path(out)
+    names = sorted(
+        {v.visual_filename for v in read_annotations(root / ANNOTATIONS) if v.visual_filename}
+    )
+    targets = {name: out / frame_path(name, frame_ext) for name in names}
+    shipped = {name: root / frame_path(name, frame_ext) for name in names}
+    done = extract_frames(targets, videos, position, shipped=shipped)
+    (out / FRAMES_DIR).mkdir(parents=True, exist_ok=True)  # also when there is no clip at all
+    return done
 
 
 def read_items(path: str | Path, split: str | None = None) -> pa.Table:

@@ -36,12 +36,12 @@ def syntax_final_output():
     ] + syntax_relevance_figures()
 
 
-def syntax_items_inputs(wildcards):
-    """The dataset root, and the frame-extraction marker when frames come from the videos."""
-    inputs = {"root": dataset_root(wildcards.dataset)}
+def syntax_images(wildcards):
+    """The folder the items' frame paths (frames/<visualFilename><ext>) are under: rule
+    syntax_frames' output when frames are extracted, else the dataset's own folder."""
     if config["syntax"]["frames"]["extract"]:
-        inputs["frames"] = result_path(f"syntax/{wildcards.dataset}/frames.done")
-    return inputs
+        return result_path(f"syntax/{wildcards.dataset}/images")
+    return dataset_root(wildcards.dataset)
 
 
 def syntax_videos(wildcards):
