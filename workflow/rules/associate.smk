@@ -37,7 +37,10 @@ rule associate_generate:
         " --shard {wildcards.shard} --shards {params.shards} --limit-images {params.limit}"
         " --rounds {params.rounds} --instruction {params.instruction:q}"
         " --batch-size {params.batch_size} --flush-every {params.flush_every}"
-        " --decoding {params.decoding:q} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
+        " --decoding {params.decoding:q}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
+        " --threads {threads}"
         " --out {output.shard} > {log} 2>&1"
 
 

@@ -29,7 +29,9 @@ rule embed_images:
     shell:
         "semspace embed images --shard {input.shard} --model {input.model}"
         " --model-id {wildcards.model} --batch-size {params.batch_size}"
-        " --flush-every {params.flush_every} --workers {threads} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --flush-every {params.flush_every} --workers {threads}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --out {output.embeddings} > {log} 2>&1"
 
 

@@ -80,7 +80,9 @@ rule retrieval_texts:
         require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace retrieval texts --pairs {input.pairs} --model {input.model}"
-        " --cache {params.cache} --batch-size {params.batch_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --cache {params.cache} --batch-size {params.batch_size}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --out {output.texts} > {log} 2>&1"
 
 
@@ -107,7 +109,10 @@ rule retrieval_vgg16:
         require_gpu=lookup(dpath="runtime/require_gpu", within=config),
     shell:
         "semspace retrieval vgg16 --shard {input.shard} --weights {params.weights}"
-        " --batch-size {params.batch_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --out {output.embeddings} > {log} 2>&1"
+        " --batch-size {params.batch_size}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
+        " --out {output.embeddings} > {log} 2>&1"
 
 
 rule retrieval_features:
@@ -178,7 +183,9 @@ rule retrieval_train:
         " --train-split {params.train_split} --dev-split {params.dev_split}"
         " --dim {params.dim} --loss {wildcards.loss} --margin {params.margin} --lr {params.lr}"
         " --batch-size {params.batch_size} --epochs {params.epochs} --patience {params.patience}"
-        " --fold-size {params.fold_size} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --fold-size {params.fold_size}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --out {output.checkpoint} --history {output.history} > {log} 2>&1"
 
 

@@ -65,7 +65,9 @@ rule softtext_classifier:
         " --lr {params.lr} --momentum {params.momentum} --weight-decay {params.weight_decay}"
         " --schedule {params.schedule} --augment {params.augment}"
         " --cifar-stem {params.cifar_stem} --train-limit {params.train_limit}"
-        " --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
+        " --threads {threads}"
         " --top2 {output.top2} --metrics {output.metrics}"
         " > {log} 2>&1"
 
@@ -106,7 +108,9 @@ rule softtext_score:
         " --model {input.model} --dataset-root {input.root}"
         " --hard-template {params.hard:q} --soft-template {params.soft:q}"
         " --relations {params.relations:q} --batch-size {params.batch_size}"
-        " --text-cache {params.text_cache} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --text-cache {params.text_cache}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --predictions {output.predictions} --accuracy {output.accuracy}"
         " --confusion {output.confusion} --texts {output.texts} > {log} 2>&1"
 

@@ -79,7 +79,9 @@ rule vwsd_score:
         " --language {params.language} --glosses {input.glosses}"
         " --embeddings {input.embeddings} --model {input.model} --model-id {wildcards.model}"
         " --prompts {params.prompts:q} --no-gloss-prompt {params.no_gloss_prompt}"
-        " --batch-size {params.batch_size} --text-cache {params.text_cache} --device {params.device} --dtype {params.dtype} --seed {params.seed} --require-gpu {params.require_gpu}"
+        " --batch-size {params.batch_size} --text-cache {params.text_cache}"
+        " --device {params.device} --dtype {params.dtype} --seed {params.seed}"
+        " --require-gpu {params.require_gpu}"
         " --out {output.table} > {log} 2>&1"
 
 
@@ -106,7 +108,8 @@ rule vwsd_metrics:
         references=vwsd_references,
         demo=lookup(dpath="demo_models", within=config),
     shell:
-        "semspace vwsd metrics --items {input.tables} --reference {params.references} --demo {params.demo}"
+        "semspace vwsd metrics --items {input.tables} --reference {params.references}"
+        " --demo {params.demo}"
         " --out {output.metrics} --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
 
 
