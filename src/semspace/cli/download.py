@@ -72,9 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--out", required=True, help="the dataset folder to create")
     d.add_argument(
         "--mirror",
+        nargs="?",
+        const="",
         default="",
-        help="base URL that serves every source as <mirror>/<host>/<path>; empty = the sources"
-        " themselves (config downloads_mirror)",
+        help="base URL that serves every source as <mirror>/<host>/<path>; empty or no value ="
+        " the sources themselves (config downloads_mirror)",
     )
     common(d)
     d.set_defaults(func=_dataset)

@@ -42,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="the split's V-WSD *.data.txt file")
     p.add_argument(
-        "--gold", default="", help="gold file; empty (default): the *.gold.* file beside --data"
+        "--gold",
+        nargs="?",
+        const="",
+        default="",
+        help="gold file; empty or no value (default): the *.gold.* file beside --data",
     )
     p.add_argument("--language", default="auto", help="en/it/fa; auto = from the file name")
     p.add_argument("--glosses", nargs="*", default=[], help="Parquet files from `vwsd glosses`")
