@@ -164,6 +164,47 @@ def test_token_table_counts_distinct_strings_tokens_and_bracket_runs():
     assert rows[1]["example"] == "( s ( np a ) ( vp b ))"
 
 
+def test_pair_counts_and_sentences_file(tmp_path):
+    from semspace.experiments.syntax import pair_counts, read_sentences
+
+    items = _items(3).append_column("split", pa.array(["train"] * 4 + ["test"] * 2))
+    assert pair_counts(items) == {"train_pairs": 2, "test_pairs": 1}
+    path = tmp_path / "s.txt"
+    path.write_text("  Danny left \n\n\t\nthe chair\n", encoding="utf-8")
+    assert read_sentences(path) == ["Danny left", "the chair"]
+
+
+def test_lava_trees_has_one_row_per_sentence_and_extra(tmp_path):
+    import json
+
+    from semspace.datasets.lava import ANNOTATIONS
+    from semspace.demo.lava import write_demo_lava
+    from semspace.experiments.syntax import lava_trees
+
+    root = write_demo_lava(tmp_path / "lava", seed=0, frame_size=8)
+    variants = json.loads((root / ANNOTATIONS).read_text())
+    first_text = {}
+    for v in variants:
+        first_text.setdefault(v["sentenceID"], v["text"])
+    table = lava_trees(root, ["Danny approached the chair"])
+    rows = table.to_pylist()
+    lava_rows = [r for r in rows if r["source"] != "extra"]
+    assert {r["sentence_id"]: r["text"] for r in lava_rows} == first_text
+    assert [r["text"] for r in rows if r["source"] == "extra"] == ["Danny approached the chair"]
+
+
+def test_read_train_logs_names_each_log_by_its_run_folder(tmp_path):
+    from semspace.experiments.syntax import read_train_logs
+
+    for run, history in (("bracket_b2", [(0, 2.0), (1, 1.5)]), ("compact_b4", [(0, 3.0)])):
+        write_train_log(history, tmp_path / run / "loss.parquet")
+    logs = read_train_logs(
+        [tmp_path / "compact_b4" / "loss.parquet", tmp_path / "bracket_b2" / "loss.parquet"]
+    )
+    assert list(logs) == ["compact_b4", "bracket_b2"]
+    assert logs == {"compact_b4": [3.0], "bracket_b2": [2.0, 1.5]}
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from semspace.datasets.lava import build_items

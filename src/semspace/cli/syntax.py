@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from semspace.cli import add_demo_arg, add_runtime_args
 
@@ -227,6 +226,7 @@ def _frames(args) -> int:
 
 def _items(args) -> int:
     from semspace.datasets.lava import DECISIONS, ITEMS, build_items_and_decisions, decisions_table
+    from semspace.experiments.syntax import pair_counts
     from semspace.io import write_json, write_parquet
 
     table, counts, decisions = build_items_and_decisions(
@@ -238,8 +238,7 @@ def _items(args) -> int:
     )
     if args.decisions:
         write_parquet(decisions_table(decisions), args.decisions, DECISIONS)
-    splits = table.column("split").to_pylist()
-    counts.update(train_pairs=splits.count("train") // 2, test_pairs=splits.count("test") // 2)
+    counts.update(pair_counts(table))
     log.info("LAVA items: %s", counts)
     write_parquet(table, args.out, ITEMS)
     write_json(counts, args.counts)
@@ -247,20 +246,14 @@ def _items(args) -> int:
 
 
 def _trees(args) -> int:
-    from semspace.datasets.lava import ANNOTATIONS, PARSES, read_annotations, read_parses
-    from semspace.experiments.trees import TREES, check_and_complete_trees, trees_summary
+    from semspace.experiments.syntax import lava_trees, read_sentences
+    from semspace.experiments.trees import TREES, trees_summary
     from semspace.io import write_json, write_parquet
 
-    root = Path(args.root)
-    parses = read_parses(root / PARSES)
-    texts: dict[int, str] = {}
-    for v in read_annotations(root / ANNOTATIONS):
-        texts.setdefault(v.sentence_id, v.text)  # the variants of a sentence share its text
     extra = list(args.sentence)
     if args.sentences_file:
-        lines = Path(args.sentences_file).read_text(encoding="utf-8").splitlines()
-        extra += [line.strip() for line in lines if line.strip()]
-    table = check_and_complete_trees(parses, texts, extra)
+        extra += read_sentences(args.sentences_file)
+    table = lava_trees(args.root, extra)
     summary = trees_summary(table)
     log.info(
         "LAVA trees: %d of %d sentences with readings match; %d without readings, %d parsed",
@@ -360,6 +353,7 @@ def _relevance(args) -> int:
 def _table(args) -> int:
     import pyarrow.parquet as pq
 
+    from semspace.experiments.syntax import read_train_logs
     from semspace.io import read_json
     from semspace.report.syntax import TOKENS_TABLE, accuracy_table, plot_losses, write_tables
 
@@ -368,9 +362,5 @@ def _table(args) -> int:
     tokens = pq.read_table(args.tokens, schema=TOKENS_TABLE)
     html = write_tables(accuracy, tokens, read_json(args.counts), args.md, args.csv, demo=args.demo)
     log.info("E3 tables -> %s, %s, %s", args.md, html, args.csv)
-    logs = {}
-    for path in args.loss_logs:
-        name = Path(path).parent.name
-        logs[name] = pq.read_table(path).column("loss").to_pylist()
-    plot_losses(logs, args.loss_figure, demo=args.demo)
+    plot_losses(read_train_logs(args.loss_logs), args.loss_figure, demo=args.demo)
     return 0

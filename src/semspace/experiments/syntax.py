@@ -86,6 +86,32 @@ def lava_frames(
     return done
 
 
+def pair_counts(items: pa.Table) -> dict[str, int]:
+    """Pairs per split of an items table (two rows per pair): ``train_pairs``, ``test_pairs``."""
+    splits = items.column("split").to_pylist()
+    return {"train_pairs": splits.count("train") // 2, "test_pairs": splits.count("test") // 2}
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """Sentences of a text file, one a line; blank lines are skipped, spaces around trimmed."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def lava_trees(root: str | Path, extra: Sequence[str] = ()) -> pa.Table:
+    """The trees table (:data:`semspace.experiments.trees.TREES`) of a LAVA root: each sentence of
+    lava.json (its variants share one text) and of the parse file checked against the CFG
+    induced from the parse file, and the ``extra`` sentences parsed by it."""
+    from semspace.datasets.lava import ANNOTATIONS, PARSES, read_annotations, read_parses
+    from semspace.experiments.trees import check_and_complete_trees
+
+    root = Path(root)
+    texts: dict[int, str] = {}
+    for v in read_annotations(root / ANNOTATIONS):
+        texts.setdefault(v.sentence_id, v.text)
+    return check_and_complete_trees(read_parses(root / PARSES), texts, list(extra))
+
+
 def read_items(path: str | Path, split: str | None = None) -> pa.Table:
     """The items table (schema :data:`ITEMS`), optionally one split, pairs kept together."""
     table = pq.read_table(path, schema=ITEMS)
@@ -418,6 +444,15 @@ def write_train_log(history: Sequence[tuple[int, float]], path: str | Path) -> N
         path,
         TRAIN_LOG,
     )
+
+
+def read_train_logs(paths: Sequence[str | Path]) -> dict[str, list[float]]:
+    """The losses of `syntax finetune` loss logs, by run: each log's folder name
+    (``runs/<lin>_b<batch>/loss.parquet`` → ``<lin>_b<batch>``), in the order given."""
+    return {
+        Path(path).parent.name: pq.read_table(path, columns=["loss"]).column("loss").to_pylist()
+        for path in paths
+    }
 
 
 # ---------------------------------------------------------------- evaluation
