@@ -361,19 +361,22 @@ def lanczos_quadrature(
     steps = max(1, min(steps, n))
     norms = torch.linalg.vector_norm(Z, dim=0)
     q = Z / norms
-    Qs = torch.zeros((steps, n, p), dtype=Z.dtype, device=Z.device)
+    # One contiguous n-vector per probe and step, so that the reorthogonalisation is a batch of
+    # matrix-vector products (bmm) over each probe's own basis.
+    Qs = torch.zeros((p, steps, n), dtype=Z.dtype, device=Z.device)
     alpha = torch.zeros((steps, p), dtype=Z.dtype, device=Z.device)
     beta = torch.zeros((steps, p), dtype=Z.dtype, device=Z.device)
     active = torch.ones(p, dtype=torch.bool, device=Z.device)
     length = torch.full((p,), steps, dtype=torch.int64, device=Z.device)
     for j in range(steps):
-        Qs[j] = q
+        Qs[:, j, :] = q.T
         w = matmat(q)
         alpha[j] = (q * w).sum(dim=0)
-        basis = Qs[: j + 1]
+        basis = Qs[:, : j + 1, :]  # (p, j+1, n)
+        wt = w.T.contiguous().unsqueeze(2)  # (p, n, 1)
         for _ in range(2):  # full reorthogonalisation against this probe's own vectors
-            coef = torch.einsum("jnp,np->jp", basis, w)
-            w = w - torch.einsum("jnp,jp->np", basis, coef)
+            wt = wt - torch.bmm(basis.transpose(1, 2), torch.bmm(basis, wt))
+        w = wt.squeeze(2).T
         b = torch.linalg.vector_norm(w, dim=0)
         if j == steps - 1:
             break
