@@ -85,3 +85,30 @@ def test_cli_mds_of_sets_writes_method_and_intervals(tmp_path):
     lo, hi = eigen["n_positive_ci"]
     assert lo <= eigen["n_positive"] <= hi
     assert (out / "coords.parquet").exists()
+
+
+def test_operator_raises_no_torch_sparse_notice():
+    import warnings
+
+    import torch
+
+    X = zipf_sets(30, vocab=60, draws=8, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        op = S.SetsOperator(X, device="cpu")
+        op.matmat(torch.ones((30, 2), dtype=torch.float64))
+
+
+@pytest.mark.slow
+def test_matrix_free_at_coco_size_holds_the_dense_exact_values():
+    """n = 5,000 COCO-like sets (≈28 tokens from a Zipf 25k vocabulary, as bench_mds_scale.py):
+    top-10 to 1e-6 of the dense path's, its count and share inside the SLQ intervals."""
+    X = zipf_sets(5000, vocab=25000, draws=32, seed=0)
+    assert 26 < np.diff(X.indptr).mean() < 30
+    dense = S.mds_from_sets(X, k=10, method="dense", device="cpu")
+    free = S.mds_from_sets(X, k=10, method="matrix-free", device="cpu")
+    np.testing.assert_allclose(free.result.eigenvalues, dense.result.eigenvalues, rtol=1e-6)
+    lo, hi = free.details["n_positive_ci"]
+    assert lo <= dense.result.n_positive <= hi
+    s_lo, s_hi = free.details["top2_share_ci"]
+    assert s_lo <= dense.result.top2_share <= s_hi

@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,14 +136,18 @@ def _torch_csr(A: sp.csr_matrix, device: str):
     import torch
 
     A = sp.csr_matrix(A, dtype=np.float64)
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(A.indptr.astype(np.int64)),
-        torch.from_numpy(A.indices.astype(np.int64)),
-        torch.from_numpy(A.data),
-        size=A.shape,
-        dtype=torch.float64,
-        device=device,
-    )
+    with warnings.catch_warnings():
+        # torch's "sparse CSR support is in beta" notice, once per process: not the user's concern
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(A.indptr.astype(np.int64)),
+            torch.from_numpy(A.indices.astype(np.int64)),
+            torch.from_numpy(A.data),
+            size=A.shape,
+            dtype=torch.float64,
+            device=device,
+            check_invariants=False,  # built from a valid scipy CSR; opting out silences the notice
+        )
 
 
 class SetsOperator:
