@@ -559,3 +559,102 @@ def test_image_kinds_a_researcher_brings_decode_or_are_counted(tmp_path: Path) -
         with pytest.raises(BadImageError) as info:
             decode_image(root / name)
         assert info.value.reason == reason, name
+
+
+# ---------------------------------------------------------------- captions (case: captions-none)
+
+
+def test_an_image_without_captions_is_a_counted_skip_not_a_later_error(
+    tmp_path: Path, caplog
+) -> None:
+    """Before: the image kept its index, so the captions table ran 0, 2 and `imagespace setdist`
+    failed two stages later naming tokensets.parquet ("column 'image' must run 0..n-1")."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    entries = [
+        {"cocoid": c, "filename": f"COCO_val2014_{c:012d}.jpg", "split": "test", "sentences": s}
+        for c, s in [
+            (1, [{"raw": "a dog on grass", "tokens": ["a", "dog", "on", "grass"]}]),
+            (2, []),
+            (3, [{"raw": "a cat", "tokens": ["a", "cat"]}]),
+        ]
+    ]
+    source = tmp_path / "captions.json"
+    source.write_text(json.dumps({"images": entries}), encoding="utf-8")
+    captions, sets = tmp_path / "captions.parquet", tmp_path / "sets.parquet"
+    assert main(["imagespace", "captions", "--captions", str(source), "--out", str(captions)]) == 0
+    table = pq.read_table(captions)
+    assert table["image"].to_pylist() == [0, 1] and table["coco_id"].to_pylist() == [1, 3]
+    assert f"{source}: 1 of 3 images have no caption and are left out (coco ids 2)" in caplog.text
+    assert main(["imagespace", "tokensets", "--captions", str(captions), "--out", str(sets)]) == 0
+    assert main(["imagespace", "setdist", "--sets", str(sets), "--out", str(tmp_path / "d")]) == 0
+    source.write_text(json.dumps({"images": [entries[1]]}), encoding="utf-8")
+    with pytest.raises(Exception, match="none of its 1 images has a caption"):
+        from semspace.datasets.coco import read_captions
+
+        read_captions(source)
+
+
+# ---------------------------------------------------------------- dataset format (case: format-*)
+
+
+def test_dry_run_names_an_unknown_dataset_format(tmp_path: Path) -> None:
+    repo = _workflow_copy(tmp_path / "repo")
+    overlay = repo / "config" / "mine.yaml"
+    overlay.write_text(
+        f"run: mine\ndatasets:\n  mine: {{format: folderz, path: {tmp_path}}}\n", encoding="utf-8"
+    )
+    result = _dry_run(repo, "--configfile", str(overlay))
+    assert result.returncode != 0
+    assert "config key datasets.mine.format" in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- set distances (case: setdist-*)
+
+
+def _setdist_sets(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tokens = [["a", "b"], ["b"], ["a", "c"], ["d"], ["a"]]
+    ids = pa.array(range(len(tokens)), pa.int32())
+    pq.write_table(pa.table({"image": ids, "coco_id": pa.array(range(5)), "tokens": tokens}), path)
+    return path
+
+
+def test_temporaries_a_killed_setdist_left_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """kill -9 in the middle of writing the n x n matrices leaves their temporaries (n² bytes
+    each); the next run into the folder removes them (their writer's pid is gone)."""
+    import socket
+
+    sets, out = _setdist_sets(tmp_path / "sets.parquet"), tmp_path / "setdist"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    out.mkdir()
+    host = socket.gethostname()
+    stale = [
+        out / f".{name}.tmp-{host}-{dead}-abcd1234.npy" for name in ("symdiff.npy", "union.npy")
+    ]
+    for path in stale:
+        path.write_bytes(b"\0" * 4096)
+    assert main(["imagespace", "setdist", "--sets", str(sets), "--out", str(out)]) == 0
+    assert not any(path.exists() for path in stale)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="imagespace setdist writes its files one by one into --out, not the folder whole "
+    "(owned by the imagespace helper: set_defaults(_output_dirs=('out',)) in cli/imagespace.py)",
+)
+def test_a_setdist_folder_from_another_run_is_not_mixed(tmp_path: Path) -> None:
+    """A run with the matrices, then one with --no-matrices into the same folder: the matrices of
+    the first run stayed beside the second's summary ("matrices": false)."""
+    sets, out = _setdist_sets(tmp_path / "sets.parquet"), tmp_path / "setdist"
+    assert main(["imagespace", "setdist", "--sets", str(sets), "--out", str(out)]) == 0
+    assert (out / "symdiff.npy").is_file()
+    argv = ["imagespace", "setdist", "--sets", str(sets), "--out", str(out), "--no-matrices"]
+    assert main(argv) == 0
+    assert not (out / "symdiff.npy").exists()

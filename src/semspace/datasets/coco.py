@@ -13,6 +13,7 @@ the paper used), the table has a ``tokens`` column too (:data:`CAPTIONS_WITH_TOK
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ CAPTIONS_WITH_TOKENS = pa.schema(
 
 #: One image: its COCO id, its captions' texts and, where the file has them, their tokens.
 _Image = tuple[int | None, list[str], list[list[str]] | None]
+
+log = logging.getLogger(__name__)
 
 _COCO_ID = re.compile(r"(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 
@@ -75,6 +78,7 @@ def read_captions(
         )
     if not images:
         raise InputFormatError(path, f"no images found (split {split!r})")
+    images = _with_captions(path, images)
     with_tokens = all(tokens is not None for _, _, tokens in images)
     rows: dict[str, list[Any]] = {"image": [], "coco_id": [], "caption": [], "text": []}
     if with_tokens:
@@ -88,6 +92,25 @@ def read_captions(
             if with_tokens:
                 rows["tokens"].append(tokens[caption])  # type: ignore[index]
     return pa.table(rows, schema=CAPTIONS_WITH_TOKENS if with_tokens else CAPTIONS)
+
+
+def _with_captions(path: Path, images: list[_Image]) -> list[_Image]:
+    """The images that have a caption; those without one are left out and counted in the log
+    (they have no tokens, so no set, and would leave a gap in the image index 0..n-1)."""
+    kept = [image for image in images if image[1]]
+    if not kept:
+        raise InputFormatError(path, f"none of its {len(images)} images has a caption")
+    empty = [image[0] for image in images if not image[1]]
+    if empty:
+        shown = ", ".join(str(i) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        log.warning(
+            "%s: %d of %d images have no caption and are left out (coco ids %s)",
+            path,
+            len(empty),
+            len(images),
+            shown,
+        )
+    return kept
 
 
 def captions_schema(table: pa.Table) -> pa.Schema:
