@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from semspace.experiments.vwsd import NO_STRATEGY
+from semspace.report import imagespace as rs
 from semspace.report import retrieval as rr
-from semspace.report import semspace as rs
 from semspace.report import softtext as rp
 from semspace.report import syntax as rx
 from semspace.report import tables as T
@@ -277,7 +277,7 @@ def test_imagespace_figures_legible(tmp_path, drawn):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="report/semspace.py's symdiff/intersection histogram is ~935 px tall at 150 dpi: "
+    reason="report/imagespace.py's symdiff/intersection histogram is ~935 px tall at 150 dpi: "
     "the report cuts its top off in a 900-px window",
 )
 def test_imagespace_figures_fit_the_report_window(tmp_path, drawn):

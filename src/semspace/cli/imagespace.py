@@ -280,7 +280,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from semspace.experiments.mds import read_coords
     from semspace.experiments.setdist import read_histogram, read_neighbours
     from semspace.io import read_json
-    from semspace.report import semspace as R
+    from semspace.report import imagespace as R
 
     out = Path(args.out_dir)
     stats = T.read_stats(args.stats)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from semspace.experiments.tokensets import token_source
-from semspace.report import semspace as R
+from semspace.report import imagespace as R
 from semspace.report.tables import DEMO_NOTE
 from semspace.schemas import CAPTIONS
 
