@@ -275,11 +275,6 @@ def test_imagespace_figures_legible(tmp_path, drawn):
     assert len(_colorbars(drawn[2])) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report/imagespace.py's symdiff/intersection histogram is ~935 px tall at 150 dpi: "
-    "the report cuts its top off in a 900-px window",
-)
 def test_imagespace_figures_fit_the_report_window(tmp_path, drawn):
     test_imagespace_figures_legible(tmp_path, drawn)
     for fig in drawn:

@@ -289,7 +289,7 @@ def _plt():
 def _save(fig: Any, path: str | Path) -> None:
     suffix = Path(path).suffix
     with atomic_path(path, suffix=suffix) as tmp:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=T.FIGURE_DPI, bbox_inches="tight", format=suffix.lstrip(".") or "png")
     _plt().close(fig)
 
 
