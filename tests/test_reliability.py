@@ -658,3 +658,108 @@ def test_a_setdist_folder_from_another_run_is_not_mixed(tmp_path: Path) -> None:
     argv = ["imagespace", "setdist", "--sets", str(sets), "--out", str(out), "--no-matrices"]
     assert main(argv) == 0
     assert not (out / "symdiff.npy").exists()
+
+
+# ---------------------------------------------------------------- embeddings (case: embed-nan)
+
+
+def _embeddings_with(path: Path, values: list[list[float] | None]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    col = pa.array(values, type=pa.list_(pa.float32(), 3))
+    keys = [f"k{i}" for i in range(len(values))]
+    pq.write_table(pa.table({"key": keys, "embedding": col, "model": ["m"] * len(values)}), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bad", "what"),
+    [
+        ([float("nan"), 0.0, 1.0], "NaN or infinite"),
+        ([float("inf"), 0.0, 1.0], "NaN or infinite"),
+        ([None, 0.0, 1.0], "empty \\(null\\)"),
+        (None, "empty \\(null\\)"),
+    ],
+)
+def test_non_finite_or_null_embeddings_name_file_column_and_key(
+    tmp_path: Path, bad, what: str
+) -> None:
+    """Before: NaN, inf and a null value were read as numbers (rankings and maps of garbage,
+    exit 0); a null row crashed in numpy's reshape (a traceback)."""
+    from semspace.embed import read_embeddings
+    from semspace.errors import InputFormatError
+
+    path = _embeddings_with(tmp_path / "emb.parquet", [[1.0, 0.0, 0.0], bad, [0.0, 1.0, 0.0]])
+    with pytest.raises(InputFormatError) as info:
+        read_embeddings(path)
+    assert str(info.value).startswith(f"{path}: column embedding: 1 of 3 rows hold ")
+    assert "(first: row 1, key 'k1')" in str(info.value)
+    assert __import__("re").search(what, str(info.value))
+
+
+def test_vwsd_score_on_a_nan_embedding_exits_2_naming_the_file(
+    tmp_path: Path, tiny_clip_dir: Path, capsys
+) -> None:
+    """Before: exit 0, the NaN image ranked somewhere among the candidates of its items."""
+    import json
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from semspace.embed import embed_images, embedding_table, load_clip
+    from semspace.experiments.vwsd import DEFAULT_PROMPTS
+
+    root = tmp_path / "demo"
+    assert main(["vwsd", "demo-data", "--out", str(root)]) == 0
+    clip = load_clip(tiny_clip_dir, device="cpu")
+    names = sorted(p.name for p in (root / "images").iterdir())
+    vectors = embed_images(clip, [Image.open(root / "images" / n).convert("RGB") for n in names])
+    vectors[3, 5] = np.nan
+    emb = tmp_path / "emb.parquet"
+    pq.write_table(embedding_table(names, vectors, "clip", vectors.shape[1]), emb)
+    capsys.readouterr()
+    status = main(
+        ["vwsd", "score", "--split", "demo", "--data", str(root / "demo.data.txt")]
+        + ["--embeddings", str(emb), "--model", str(tiny_clip_dir), "--model-id", "clip"]
+        + ["--prompts", json.dumps(DEFAULT_PROMPTS), "--device", "cpu"]
+        + ["--out", str(tmp_path / "items.parquet")]
+    )
+    lines = _error_lines(capsys.readouterr().err)
+    assert status == 2 and len(lines) == 1
+    assert f"{emb}: column embedding: 1 of {len(names)} rows" in lines[0]
+    assert f"key '{names[3]}'" in lines[0]
+    assert not (tmp_path / "items.parquet").exists()
+
+
+def test_a_model_giving_nan_stops_the_embedding_naming_shard_and_key(
+    tmp_path: Path, tiny_clip_dir: Path, monkeypatch, capsys
+) -> None:
+    """Before: a float16 overflow's NaN vectors were written as embeddings (exit 0)."""
+    import numpy as np
+
+    import semspace.embed as E
+
+    root = _noise_images(tmp_path / "imgs", 6, size=32)
+    manifest, shard = tmp_path / "manifest.parquet", tmp_path / "shard.parquet"
+    argv = ["images", "manifest", "--format", "folder", "--root", str(root), "--out"]
+    assert main([*argv, str(manifest)]) == 0
+    assert main(_resize_args(manifest, root, shard, tmp_path / "skipped.parquet")) == 0
+    real = E.embed_images
+
+    def overflowing(clip, images):
+        out = real(clip, images)
+        out[-1] = np.inf
+        return out
+
+    monkeypatch.setattr(E, "embed_images", overflowing)
+    out = tmp_path / "emb.parquet"
+    capsys.readouterr()
+    status = main(
+        ["embed", "images", "--shard", str(shard), "--model", str(tiny_clip_dir)]
+        + ["--model-id", "m", "--device", "cpu", "--out", str(out)]
+    )
+    lines = _error_lines(capsys.readouterr().err)
+    assert status == 2 and len(lines) == 1 and not out.exists()
+    assert f"{shard}: model m" in lines[0] and "NaN or infinite embeddings for 1 images" in lines[0]

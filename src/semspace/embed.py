@@ -498,12 +498,35 @@ def read_embeddings(
         if dim is not None and d != dim:
             raise InputFormatError(path, f"embedding size {d} differs from {dim} in earlier files")
         dim = d
-        values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        blocks.append(values.reshape(len(col), d))
-        keys.extend(table[key].to_pylist())
+        names = table[key].to_pylist()
+        null_rows = np.asarray(col.is_null(), dtype=bool)
+        flat = col.flatten()
+        if not null_rows.any() and flat.null_count:
+            null_rows = np.asarray(flat.is_null(), dtype=bool).reshape(len(col), d).any(axis=1)
+        if null_rows.any():
+            rows = np.flatnonzero(null_rows).tolist()
+            raise InputFormatError(path, _bad_rows("empty (null) values", rows, names, len(col)))
+        values = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        vectors = values.reshape(len(col), d)
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad).tolist()
+            raise InputFormatError(path, _bad_rows("NaN or infinite values", rows, names, len(col)))
+        blocks.append(vectors)
+        keys.extend(names)
     if not blocks:
         return [], np.zeros((0, 0), dtype=np.float32)
     return keys, np.concatenate(blocks, axis=0)
+
+
+def _bad_rows(what: str, rows: Sequence[int], keys: Sequence[Any], n: int) -> str:
+    """ "column embedding: N of M rows hold WHAT (first: row R, key K)": the rows of a
+    downstream stage's input that would rank or project as garbage, never silently."""
+    first = rows[0]
+    return (
+        f"column embedding: {len(rows)} of {n} rows hold {what} (first: row {first}, key "
+        f"{keys[first]!r}); re-embed them (a float16 overflow or a broken image upstream?)"
+    )
 
 
 def embedding_table(keys: Sequence[str], vectors: np.ndarray, model_id: str, dim: int) -> pa.Table:
@@ -675,7 +698,16 @@ def embed_shard(
                 decoded = pending.result()
                 if k + 1 < len(batches):
                     pending = ahead.submit(decode_batch, *batches[k + 1][1:])
-                vectors.append(embed_images(clip, decoded))
+                batch = embed_images(clip, decoded)
+                bad = ~np.isfinite(batch).all(axis=1)
+                if bad.any():  # a dtype overflow: never written as a silent garbage vector
+                    raise SemspaceError(
+                        f"{shard}: model {model_id} ({clip.dtype}) gives NaN or infinite "
+                        f"embeddings for {int(bad.sum())} images (first: key "
+                        f"{keys[b + int(np.flatnonzero(bad)[0])]!r}); "
+                        "try --dtype float32 (runtime.dtype)"
+                    )
+                vectors.append(batch)
                 bar.update(e - b)
                 if e == parts[i][1]:
                     start, stop = parts[i]
