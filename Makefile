@@ -104,8 +104,16 @@ test-slurm: setup
 
 # Rehearsal of the full reproduction on replicas served from loopback (scripts/rehearsal.sh).
 .PHONY: rehearsal
-rehearsal: setup
+rehearsal: setup video-tools
 	HF_HUB_OFFLINE=0 bash scripts/rehearsal.sh
+
+# The rehearsal fills config.yaml's own paths (listed in resources/.rehearsal-owns); a real run
+# refuses to start over them. This removes exactly those paths.
+.PHONY: clean-rehearsal
+clean-rehearsal:
+	@if [ -f resources/.rehearsal-owns ]; then \
+	  xargs -d '\n' rm -rf -- < resources/.rehearsal-owns; \
+	  rm -rf resources/rehearsal resources/.rehearsal-owns; fi
 
 # GPU acceptance run (scripts/gpu-check.py): demo workflow on CUDA in bf16, then the embed and LLM
 # benchmarks at the real architectures' sizes, <= 8 min on one H100/H200, into

@@ -64,3 +64,19 @@ def test_dry_run_passes_once_hand_placed_datasets_are_there(repo: Path) -> None:
     result = dry_run(repo)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "download_dataset" in result.stdout and "download_model" in result.stdout
+
+
+def test_a_real_run_after_a_rehearsal_is_refused(repo: Path) -> None:
+    """The rehearsal fills config.yaml's own paths with tiny models; the real run stops, naming
+    the marker and the command that clears them, instead of taking them as up to date."""
+    marker = repo / "resources" / ".rehearsal-owns"
+    (repo / "resources" / "models" / "clip_b32").mkdir(parents=True)
+    marker.write_text("resources/datasets\nresources/models\nresults/main\n")
+    try:
+        result = dry_run(repo)
+    finally:
+        marker.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "resources/.rehearsal-owns: resources/models/clip_b32" in output, output[-2000:]
+    assert "make clean-rehearsal" in output

@@ -323,3 +323,24 @@ def test_hub_commit_changes_with_content(tmp_path):
     first = find_repos(tmp_path)["o/m"].commit
     (repo / "config.json").write_text('{"a": 1}')
     assert find_repos(tmp_path)["o/m"].commit != first
+
+
+def test_rehearsal_leftovers_block_only_runs_that_would_use_them(tmp_path, monkeypatch):
+    from semspace.checks import REHEARSAL_MARKER, check_rehearsal_leftovers
+
+    monkeypatch.chdir(tmp_path)
+    REHEARSAL_MARKER.parent.mkdir(parents=True)
+    REHEARSAL_MARKER.write_text("resources/models\nresults/main\n")
+    (tmp_path / "results" / "main").mkdir(parents=True)
+    real = {"run": "main", "models": {"clip": {"hub_id": "openai/clip"}}, "embed": {"m": "clip"}}
+    with pytest.raises(ConfigError, match=r"\.rehearsal-owns: results/main hold"):
+        check_rehearsal_leftovers(real)
+    # the rehearsal itself (loopback mirror) and a run elsewhere go on
+    check_rehearsal_leftovers({**real, "downloads_mirror": "http://127.0.0.1:18431"})
+    check_rehearsal_leftovers({**real, "run": "demo"})
+    # a model the rehearsal downloaded is a clash too, for any run
+    (tmp_path / "resources" / "models" / "clip").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"resources/models/clip hold"):
+        check_rehearsal_leftovers({**real, "run": "demo"})
+    # a model given by path is the user's own
+    check_rehearsal_leftovers({**real, "run": "demo", "models": {"clip": {"path": "m"}}})

@@ -253,3 +253,39 @@ def check_model_folders(config: Mapping[str, Any], made_by_rules: Iterable[str] 
             problems.append(f"config key models.{name}.path: {path}: {problem}")
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+# ---------------------------------------------------------------- rehearsal leftovers
+
+#: Written by scripts/rehearsal.sh: the paths its replicas, tiny models and results fill.
+REHEARSAL_MARKER = Path("resources/.rehearsal-owns")
+
+
+def _is_loopback(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("http://127.0.0.1", "http://localhost"))
+
+
+def check_rehearsal_leftovers(config: Mapping[str, Any], marker: Path = REHEARSAL_MARKER) -> None:
+    """Refuse a run that would take a rehearsal's leftovers for its own.
+
+    The rehearsal runs config/config.yaml's own paths, so after it ``resources/models/<alias>``
+    holds tiny random models and ``results/main`` their numbers, all "up to date" for Snakemake.
+    A later run (no loopback mirror) whose result folder or downloaded models lie there stops
+    here, naming the marker and how to clear it. Runs elsewhere (the demo, coco-real) go on.
+    """
+    if not marker.is_file() or _is_loopback(config.get("downloads_mirror")):
+        return
+    owned = [Path(line.strip()) for line in marker.read_text().splitlines() if line.strip()]
+    used = [Path("results") / str(config.get("run", "main"))]
+    used += [
+        Path("resources/models") / name
+        for name in models_used(config)
+        if not (config["models"][name] or {}).get("path")
+    ]
+    clash = [str(u) for u in used if u.exists() and any(u == o or o in u.parents for o in owned)]
+    if clash:
+        raise ConfigError(
+            f"{marker}: {', '.join(clash)} hold a rehearsal's replicas or tiny random models "
+            "(make rehearsal); this run would take them for its own. "
+            "Remove them first: make clean-rehearsal"
+        )
