@@ -763,3 +763,90 @@ def test_a_model_giving_nan_stops_the_embedding_naming_shard_and_key(
     lines = _error_lines(capsys.readouterr().err)
     assert status == 2 and len(lines) == 1 and not out.exists()
     assert f"{shard}: model m" in lines[0] and "NaN or infinite embeddings for 1 images" in lines[0]
+
+
+# ---------------------------------------------------------------- text encodings (case: text-*)
+
+
+def _text_readers() -> dict[str, tuple[str, object]]:
+    """reader name -> (file text, function of the path): every reader of a researcher's text
+    files (captions JSON, V-WSD data, Flickr30k Entities sentences, LAVA parses, sentences)."""
+    import json
+
+    from semspace.datasets.coco import read_captions
+    from semspace.datasets.flickr import read_sentences as entity_sentences
+    from semspace.datasets.lava import read_parses
+    from semspace.datasets.vwsd import read_data
+    from semspace.experiments.syntax import read_sentences
+
+    caption = {"raw": "un caf\u00e9 \u00e0 Z\u00fcrich", "tokens": ["un", "caf\u00e9"]}
+    entry = {"cocoid": 7, "filename": "x_000000000007.jpg", "split": "test", "sentences": [caption]}
+    images = [f"image.{i}.jpg" for i in range(10)]
+    return {
+        "captions-json": (
+            json.dumps({"images": [entry]}, ensure_ascii=False, indent=1),
+            lambda p: read_captions(p).to_pylist(),
+        ),
+        "vwsd-data": (
+            "\n".join(["\t".join(["caf\u00e9", "caf\u00e9 cr\u00e8me", *images])] * 2) + "\n",
+            lambda p: [(it.target, it.phrase, it.candidates) for it in read_data(p)],
+        ),
+        "entities-sentences": (
+            "[/EN#1/people A ma\u00f1ana man] rides .\nA [/EN#2/other bike] .\n",
+            lambda p: entity_sentences(p),
+        ),
+        "lava-parses": (
+            "0\t(S (NP I) (VP saw))\n1\t(S (NP y\u00f6u) (VP ran))\n",
+            lambda p: {k: [str(t) for t in v] for k, v in read_parses(p).items()},
+        ),
+        "sentences": ("na\u00efve sentence\nanother one\n", lambda p: read_sentences(p)),
+    }
+
+
+@pytest.mark.parametrize("reader", list(_text_readers()))
+@pytest.mark.parametrize("encoding", ["utf-8-bom", "utf-16", "utf-16-be-bom", "crlf"])
+def test_data_files_with_a_bom_in_utf16_or_crlf_read_as_utf8(
+    tmp_path: Path, reader: str, encoding: str
+) -> None:
+    """Before: a UTF-8 BOM failed the JSON readers ("Unexpected UTF-8 BOM") and LAVA's parses
+    (line 1 "expected 'index<TAB>tree'") and stayed silently in the first of the sentences;
+    UTF-16 (what Windows editors call "Unicode") was "not UTF-8" everywhere. CRLF was fine."""
+    text, read = _text_readers()[reader]
+    plain = tmp_path / "plain.data.txt"
+    plain.write_bytes(text.encode("utf-8"))
+    other = tmp_path / "other.data.txt"
+    data = {
+        "utf-8-bom": b"\xef\xbb\xbf" + text.encode("utf-8"),
+        "utf-16": text.encode("utf-16"),  # with the BOM of the machine's byte order
+        "utf-16-be-bom": b"\xfe\xff" + text.encode("utf-16-be"),
+        "crlf": text.replace("\n", "\r\n").encode("utf-8"),
+    }[encoding]
+    other.write_bytes(data)
+    assert read(other) == read(plain)
+
+
+@pytest.mark.parametrize("reader", list(_text_readers()))
+def test_utf16_without_a_bom_is_one_clear_line(tmp_path: Path, reader: str) -> None:
+    """Before: ASCII text saved as UTF-16 without a BOM is valid UTF-8 with a NUL after every
+    character: read as garbage (V-WSD: no candidate image found) or an unclear parse error."""
+    from semspace.errors import InputFormatError
+
+    text, read = _text_readers()[reader]
+    path = tmp_path / "x.data.txt"
+    path.write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(InputFormatError) as info:
+        read(path)
+    assert str(info.value).startswith(f"{path}:1: ") and "NUL bytes" in str(info.value)
+
+
+def test_a_latin1_data_file_names_its_line(tmp_path: Path) -> None:
+    from semspace.datasets.vwsd import read_data
+    from semspace.errors import InputFormatError
+
+    images = "\t".join(f"image.{i}.jpg" for i in range(10))
+    path = tmp_path / "x.data.txt"
+    path.write_bytes(
+        f"bank\triver bank\t{images}\ncaf\u00e9\tcaf\u00e9\t{images}\n".encode("latin-1")
+    )
+    with pytest.raises(InputFormatError, match=rf"^{path}:2: not valid UTF-8 text"):
+        read_data(path)

@@ -265,3 +265,57 @@ def write_text(text: str, path: str | Path) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+#: Byte-order marks of the Unicode encodings a researcher's editor may save a text file in.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xef\xbb\xbf", "utf-8"),
+)
+
+
+def decode_text(raw: bytes, path: str | Path) -> str:
+    """The text of a data file's bytes: UTF-8 (a byte-order mark dropped), or UTF-16/32 when it
+    starts with their byte-order mark. Anything else, or NUL bytes (UTF-16 saved without a mark),
+    is an :class:`~semspace.errors.InputFormatError` naming the file and line."""
+    from semspace.errors import InputFormatError
+
+    encoding = "utf-8"
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            raw, encoding = raw[len(bom) :], name
+            break
+    if encoding == "utf-8" and b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise InputFormatError(
+            path, "holds NUL bytes (UTF-16 without a byte-order mark?); save it as UTF-8", line=line
+        )
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n" if encoding == "utf-8" else "\n".encode(encoding)) + 1
+        raise InputFormatError(
+            path, f"not valid {encoding.upper()} text ({exc.reason}); save it as UTF-8", line=line
+        ) from None
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise InputFormatError(
+            path, "holds NUL bytes (UTF-16 without a byte-order mark?); save it as UTF-8", line=line
+        )
+    return text
+
+
+def read_text_file(path: str | Path) -> str:
+    """:func:`decode_text` of the file at ``path``; a missing file is an InputFormatError."""
+    from semspace.errors import InputFormatError
+
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputFormatError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputFormatError(path, "a folder where a file is expected") from None
+    return decode_text(raw, path)

@@ -27,6 +27,7 @@ import pyarrow as pa
 from semspace.datasets.karpathy import karpathy_images, read_json
 from semspace.datasets.pairs import SPLITS, Pair, manifest_from_pairs, pairs_table, union_box
 from semspace.errors import ConfigError, InputFormatError
+from semspace.io import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +155,7 @@ def parse_sentence(line: str) -> tuple[str, list[Phrase]]:
 
 
 def read_sentences(path: Path) -> list[list[Phrase]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(path, f"not UTF-8: {exc}") from None
+    lines = read_text_file(path).splitlines()  # UTF-8 with or without BOM, UTF-16, CRLF
     out = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -205,7 +203,7 @@ def read_split_lists(root: Path, karpathy: str | None = None) -> list[tuple[str,
         path = root / f"{split}.txt"
         if not path.is_file():
             raise InputFormatError(path, "split list missing; give the option `karpathy` instead")
-        out += [(line.strip(), split) for line in path.read_text().splitlines() if line.strip()]
+        out += [(line.strip(), split) for line in read_text_file(path).splitlines() if line.strip()]
     return out
 
 

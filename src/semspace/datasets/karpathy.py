@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semspace.errors import InputFormatError
+from semspace.io import decode_text
 
 
 def read_json(path: str | Path) -> Any:
@@ -18,13 +19,13 @@ def read_json(path: str | Path) -> Any:
     (and the line of a JSON error)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputFormatError(
             path, "file not found; point the dataset's `path` at the captions JSON"
         ) from None
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(path, f"not UTF-8 text ({exc.reason})") from None
+    try:
+        return json.loads(decode_text(raw, path))  # UTF-8 with or without BOM, UTF-16
     except json.JSONDecodeError as exc:
         raise InputFormatError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
 

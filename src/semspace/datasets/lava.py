@@ -39,6 +39,7 @@ from nltk import Tree
 
 from semspace.errors import InputFormatError
 from semspace.experiments.trees import parse_tree, tree_key
+from semspace.io import read_text_file
 from semspace.schemas import MANIFEST
 
 log = logging.getLogger(__name__)
@@ -79,25 +80,24 @@ class Variant:
 def read_parses(path: str | Path) -> dict[int, list[Tree]]:
     """sentenceID -> its trees in file order (index + 1 = sentenceID)."""
     trees: dict[int, list[Tree]] = defaultdict(list)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            index, sep, text = line.rstrip("\n").partition("\t")
-            if not sep or not index.strip().isdigit():
-                raise InputFormatError(path, "expected 'index<TAB>tree'", line=number)
-            try:
-                tree = parse_tree(text)
-            except ValueError as exc:
-                raise InputFormatError(path, f"bad tree: {exc}", line=number) from None
-            trees[int(index) + 1].append(tree)
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        index, sep, text = line.rstrip("\n").partition("\t")
+        if not sep or not index.strip().isdigit():
+            raise InputFormatError(path, "expected 'index<TAB>tree'", line=number)
+        try:
+            tree = parse_tree(text)
+        except ValueError as exc:
+            raise InputFormatError(path, f"bad tree: {exc}", line=number) from None
+        trees[int(index) + 1].append(tree)
     return dict(trees)
 
 
 def read_annotations(path: str | Path) -> list[Variant]:
     """The variants of ``lava.json``."""
     try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = json.loads(read_text_file(path))
     except json.JSONDecodeError as exc:
         raise InputFormatError(path, f"not JSON: {exc}", line=exc.lineno) from None
     if not isinstance(rows, list):
@@ -130,21 +130,18 @@ def read_annotations(path: str | Path) -> list[Variant]:
 def read_reading_map(path: str | Path) -> dict[int, list[tuple[tuple[int, ...], Tree]]]:
     """sentenceID -> [(variantIDs, tree), ...] from a ``sentencetoparse.org`` file."""
     result: dict[int, list[tuple[tuple[int, ...], Tree]]] = defaultdict(list)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            head, sep, text = line.rstrip("\n").partition("\t")
-            fields = head.replace("|", " ").split()
-            if not sep or not fields or not all(f.isdigit() for f in fields):
-                raise InputFormatError(
-                    path, "expected 'sentenceID variantIDs |<TAB>tree'", line=number
-                )
-            try:
-                tree = parse_tree(text)
-            except ValueError as exc:
-                raise InputFormatError(path, f"bad tree: {exc}", line=number) from None
-            result[int(fields[0])].append((tuple(int(f) for f in fields[1:]), tree))
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        head, sep, text = line.rstrip("\n").partition("\t")
+        fields = head.replace("|", " ").split()
+        if not sep or not fields or not all(f.isdigit() for f in fields):
+            raise InputFormatError(path, "expected 'sentenceID variantIDs |<TAB>tree'", line=number)
+        try:
+            tree = parse_tree(text)
+        except ValueError as exc:
+            raise InputFormatError(path, f"bad tree: {exc}", line=number) from None
+        result[int(fields[0])].append((tuple(int(f) for f in fields[1:]), tree))
     return dict(result)
 
 

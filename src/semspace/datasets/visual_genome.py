@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from semspace.datasets.pairs import Pair, manifest_from_pairs, pairs_table
 from semspace.errors import InputFormatError
+from semspace.io import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,8 @@ IMAGE_FOLDERS = ("VG_100K", "VG_100K_2", "images")
 
 def _load_json(path: Path) -> object:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputFormatError(path, "file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(read_text_file(path))  # UTF-8 with or without BOM, UTF-16
+    except json.JSONDecodeError as exc:
         raise InputFormatError(path, f"not a JSON file: {exc}") from None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from semspace.errors import InputFormatError
+from semspace.io import read_text_file
 from semspace.schemas import MANIFEST
 
 N_CANDIDATES = 10
@@ -53,15 +54,7 @@ def clean_word(text: str) -> str:
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """(1-based line number, text) of every line, CR/LF stripped; trailing blank lines dropped."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFormatError(path, "file not found") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, f"not valid UTF-8 ({exc.reason})", line=line) from None
+    text = read_text_file(path)  # UTF-8 with or without BOM, UTF-16; else names the line
     lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1)]
     while lines and not lines[-1][1].strip():
         lines.pop()

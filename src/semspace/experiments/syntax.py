@@ -25,7 +25,7 @@ from semspace.datasets.lava import ITEMS
 from semspace.embed import Clip, embed_pixels, embed_texts, load_clip, tokenize_texts
 from semspace.errors import ConfigError, InputFormatError
 from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
-from semspace.io import atomic_dir, temp_dir_beside, write_json, write_parquet
+from semspace.io import atomic_dir, read_text_file, temp_dir_beside, write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def pair_counts(items: pa.Table) -> dict[str, int]:
 
 def read_sentences(path: str | Path) -> list[str]:
     """Sentences of a text file, one a line; blank lines are skipped, spaces around trimmed."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = read_text_file(path).splitlines()  # UTF-8 with or without BOM, UTF-16, CRLF
     return [line.strip() for line in lines if line.strip()]
 
 
