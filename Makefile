@@ -66,6 +66,20 @@ report: setup
 	$(CHECK_CONFIG) $(CONFIG)
 	$(BIN)/snakemake --configfile $(CONFIG) --report results/$(RUN)/report.html
 
+# The report in Debian's headless chromium (installed here when missing, as root): the landing
+# page's run and demo banner, every experiment's tables inline as HTML, every figure at its printed
+# size; screenshots and summary.md under results/$(RUN)/report-check/ (scripts/report-check.py).
+.PHONY: report-check
+report-check: report
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make report-check needs Debian's package chromium: run 'apt-get install chromium' as root" >&2; \
+	    exit 2; \
+	  fi
+	$(BIN)/python scripts/report-check.py --config $(CONFIG) --figures
+
 test: setup
 	$(BIN)/pytest -q
 
