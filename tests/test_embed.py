@@ -272,8 +272,10 @@ def test_bad_shard_is_an_input_error(tmp_path, tiny_clip_dir, capsys):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_gives_identical_output(tmp_path, tiny_clip_dir):
-    """SIGKILL the job after its first part file; a re-run gives the uninterrupted run's bytes."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_kill_and_resume_gives_identical_output(tmp_path, tiny_clip_dir, sig):
+    """SIGKILL or SIGTERM (a scheduler's cancel, a time limit) the job after its first part file;
+    a re-run gives the uninterrupted run's bytes, each key once."""
     shard = tmp_path / "00000.parquet"
     _write_shard(shard, 24)
     reference = tmp_path / "reference.parquet"
@@ -308,12 +310,12 @@ def test_kill_and_resume_gives_identical_output(tmp_path, tiny_clip_dir):
             assert proc.poll() is None, proc.stdout.read().decode()
             assert time.monotonic() < deadline, "no part file appeared"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -sig
     assert not out.exists()
     assert [p.name for p in work_dir(out).glob("part-*.parquet")] == ["part-00000.parquet"]
 
@@ -324,6 +326,8 @@ def test_kill_and_resume_gives_identical_output(tmp_path, tiny_clip_dir):
     assert "resuming: 8 of 24 rows" in log_file.read_text()
     assert pq.read_table(out).equals(pq.read_table(reference))
     assert out.read_bytes() == reference.read_bytes()
+    keys = pq.read_table(out)["key"].to_pylist()
+    assert len(keys) == len(set(keys)) == 24
     assert not work_dir(out).exists()
 
 
