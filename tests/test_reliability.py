@@ -850,3 +850,60 @@ def test_a_latin1_data_file_names_its_line(tmp_path: Path) -> None:
     )
     with pytest.raises(InputFormatError, match=rf"^{path}:2: not valid UTF-8 text"):
         read_data(path)
+
+
+# ---------------------------------------------------------------- working directory (case: cwd-*)
+
+
+def test_relative_paths_from_another_working_directory(
+    tmp_path: Path, tiny_clip_dir: Path, monkeypatch
+) -> None:
+    """The chain manifest -> resize -> embed with relative paths from the data's folder gives the
+    files of the absolute-path chain; a killed embedding resumed from another folder, by another
+    relative path to the same shard, keeps its parts. Before: the resume stamp held the shard's
+    path as typed, so the rerun discarded the parts and redid them all."""
+    import pyarrow.parquet as pq
+
+    from semspace.embed import embed_shard, load_clip, work_dir
+
+    data = tmp_path / "data"
+    _noise_images(data / "imgs", 12, size=40)
+    (tmp_path / "elsewhere").mkdir()
+
+    def chain(root: str, manifest: str, shard: str, emb: str) -> None:
+        argv = ["images", "manifest", "--format", "folder", "--root", root, "--out", manifest]
+        assert main(argv) == 0
+        assert main(_resize_args(Path(manifest), Path(root), Path(shard), Path(shard + ".sk"))) == 0
+        argv = ["embed", "images", "--shard", shard, "--model", str(tiny_clip_dir)]
+        assert main([*argv, "--model-id", "m", "--device", "cpu", "--out", emb]) == 0
+
+    absolute = tmp_path / "abs"
+    absolute.mkdir()
+    chain(str(data / "imgs"), *(str(absolute / n) for n in ("m.parquet", "s.parquet", "e.parquet")))
+    monkeypatch.chdir(data)
+    chain("imgs", "m.parquet", "s.parquet", "e.parquet")
+    for name in ("m.parquet", "s.parquet", "e.parquet"):
+        assert pq.read_table(data / name).equals(pq.read_table(absolute / name)), name
+
+    def run(shard: str, after_part=None) -> dict[str, int]:
+        return embed_shard(
+            shard,
+            "resumed.parquet" if Path.cwd() == data else "../data/resumed.parquet",
+            load=lambda: load_clip(tiny_clip_dir, device="cpu"),
+            model_id="m",
+            dim=32,
+            batch_size=4,
+            flush_every=4,
+            after_part=after_part,
+        )
+
+    def killed(i: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run("s.parquet", killed)
+    assert len(list(work_dir(data / "resumed.parquet").glob("part-*"))) == 1
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    counts = run("../data/s.parquet")
+    assert counts == {"rows": 12, "resumed": 4, "computed": 8}
+    assert pq.read_table(data / "resumed.parquet").equals(pq.read_table(data / "e.parquet"))

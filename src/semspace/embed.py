@@ -627,7 +627,7 @@ def embed_shard(
         clip = load()
         fingerprint = clip.fingerprint
     meta = {
-        "shard": str(shard),
+        "shard": str(shard.resolve()),  # the same shard by any relative path, from any cwd
         "shard_sha256": _file_sha256(shard),  # parts of a shard since rewritten are not reused
         "rows": n,
         "batch_size": batch_size,
