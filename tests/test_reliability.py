@@ -907,3 +907,66 @@ def test_relative_paths_from_another_working_directory(
     counts = run("../data/s.parquet")
     assert counts == {"rows": 12, "resumed": 4, "computed": 8}
     assert pq.read_table(data / "resumed.parquet").equals(pq.read_table(data / "e.parquet"))
+
+
+# ------------------------------------------------------------ model folders (case: outdir-model)
+
+
+def _failing_processor_save(monkeypatch) -> None:
+    """The model's save fails on a full disk after writing its config and half the weights:
+    what a model folder looks like when the disk fills mid-save."""
+    from transformers import PreTrainedModel
+
+    def half(self, folder, *args, **kwargs):
+        self.config.save_pretrained(folder)
+        (Path(folder) / "model.safetensors").write_bytes(b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", half)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_demo_model_folder_written_whole_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    """`semspace demo tiny-clip` over a folder of another run replaces it whole; failing mid-save,
+    it leaves the old folder as it was and no temporary."""
+    out = tmp_path / "clip"
+    out.mkdir()
+    (out / "from-another-run.bin").write_bytes(b"old")
+    assert main(["demo", "tiny-clip", "--out", str(out)]) == 0
+    before = _tree(out)
+    assert "from-another-run.bin" not in before and "model.safetensors" in before
+    _failing_processor_save(monkeypatch)
+    assert main(["demo", "tiny-clip", "--out", str(out), "--seed", "3"]) == 2
+    assert _tree(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["clip"]
+
+
+def test_syntax_finetune_writes_its_model_folder_whole(tmp_path: Path, tiny_clip_dir: Path,
+                                                       monkeypatch) -> None:  # fmt: skip
+    """A fine-tune failing while it saves the model leaves the folder of the previous run whole
+    (config and weights of one run, never a mix) and no temporary beside it."""
+    root, items = tmp_path / "lava", tmp_path / "items.parquet"
+    assert main(["syntax", "demo-data", "--out", str(root)]) == 0
+    argv = ["syntax", "items", "--root", str(root), "--frame-ext", ".png", "--out", str(items)]
+    assert main([*argv, "--counts", str(tmp_path / "counts.json")]) == 0
+    out, runs = tmp_path / "models" / "ft", tmp_path / "models"
+
+    def finetune(steps: int) -> int:
+        return main(
+            ["syntax", "finetune", "--items", str(items), "--images", str(root)]
+            + ["--model-dir", str(tiny_clip_dir), "--input", "compact", "--batch-size", "4"]
+            + ["--steps", str(steps), "--learning-rate", "1e-3", "--device", "cpu"]
+            + ["--out", str(out), "--loss-log", str(tmp_path / f"loss{steps}.parquet")]
+        )
+
+    assert finetune(2) == 0
+    before = _tree(out)
+    _failing_processor_save(monkeypatch)
+    assert finetune(3) == 2
+    assert _tree(out) == before
+    assert [p.name for p in runs.iterdir()] == ["ft"]
