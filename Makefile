@@ -118,8 +118,10 @@ test-slurm: setup
 
 # Rehearsal of the full reproduction on replicas served from loopback (scripts/rehearsal.sh).
 .PHONY: rehearsal
+# REHEARSAL_SIZE=ci: CI's shorter training loops (config/rehearsal-ci.yaml).
+REHEARSAL_SIZE ?= full
 rehearsal: setup video-tools
-	HF_HUB_OFFLINE=0 bash scripts/rehearsal.sh
+	HF_HUB_OFFLINE=0 REHEARSAL_SIZE=$(REHEARSAL_SIZE) bash scripts/rehearsal.sh
 
 # The rehearsal fills config.yaml's own paths (listed in resources/.rehearsal-owns); a real run
 # refuses to start over them. This removes exactly those paths.

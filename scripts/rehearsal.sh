@@ -6,12 +6,20 @@
 # put under resources/local/ as the docs say; LAVA's videos go into the downloaded folder's
 # videos/ as config.yaml says, once rule download_dataset has made it.
 # Usage: bash scripts/rehearsal.sh [extra snakemake arguments]   (CORES=2 by default)
+# REHEARSAL_SIZE=ci adds config/rehearsal-ci.yaml (shorter training loops only), as CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 CORES=${CORES:-2}
 WORK=${REHEARSAL_DIR:-resources/rehearsal}
-CONFIGS=(--configfile=config/config.yaml --configfile=config/rehearsal.yaml)
+# One --configfile with every file: a second --configfile replaces the first (argparse), it
+# does not layer over it.
+CONFIGS=(--configfile config/config.yaml config/rehearsal.yaml)
+case "${REHEARSAL_SIZE:-full}" in
+  full) ;;
+  ci) CONFIGS+=(config/rehearsal-ci.yaml) ;;
+  *) echo "REHEARSAL_SIZE=$REHEARSAL_SIZE: expected full or ci" >&2; exit 2 ;;
+esac
 MIRROR_PORT=$(sed -n 's#^downloads_mirror: *http://127\.0\.0\.1:\([0-9]*\).*#\1#p' config/rehearsal.yaml)
 [[ -n "$MIRROR_PORT" ]] || { echo "config/rehearsal.yaml: downloads_mirror is not http://127.0.0.1:<port>" >&2; exit 2; }
 HUB_PORT=${HUB_PORT:-$((MIRROR_PORT + 1))}
@@ -50,9 +58,10 @@ source "$WORK/urls.env"
 export HF_ENDPOINT HF_HUB_OFFLINE=0
 echo "mirror $MIRROR, hub $HF_ENDPOINT"
 
-SNAKEMAKE=("$BIN/snakemake" --cores "$CORES" --resources gpu=1 "${CONFIGS[@]}")
+# Extra arguments first: the config files take every word up to the `--` before a target.
+SNAKEMAKE=("$BIN/snakemake" --cores "$CORES" --resources gpu=1 "$@" "${CONFIGS[@]}")
 # LAVA: the videos are unpacked into the downloaded folder (datasets.lava in config.yaml).
-"${SNAKEMAKE[@]}" resources/datasets/lava "$@"
+"${SNAKEMAKE[@]}" -- resources/datasets/lava
 cp -r "$WORK/lava-videos" resources/datasets/lava/videos
-"${SNAKEMAKE[@]}" "$@"
+"${SNAKEMAKE[@]}"
 echo "rehearsal passed in $(( $(date +%s) - start )) s"

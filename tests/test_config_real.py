@@ -33,8 +33,9 @@ def dry_run(repo: Path) -> subprocess.CompletedProcess:
             "8",
             "--resources",
             "gpu=1",
-            "--configfile=config/config.yaml",
-            "--configfile=all-experiments.yaml",
+            "--configfile",  # one flag: a second --configfile would replace the first
+            "config/config.yaml",
+            "all-experiments.yaml",
         ],
         cwd=repo,
         env=env,
