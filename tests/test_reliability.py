@@ -970,3 +970,35 @@ def test_syntax_finetune_writes_its_model_folder_whole(tmp_path: Path, tiny_clip
     assert finetune(3) == 2
     assert _tree(out) == before
     assert [p.name for p in runs.iterdir()] == ["ft"]
+
+
+def test_vwsd_score_refuses_image_embeddings_of_another_model(
+    tmp_path: Path, tiny_clip_dir: Path, capsys
+) -> None:
+    """Embeddings of model A scored with the texts of model B (a hand-run `vwsd score` pointed
+    at another model's shards). Before: exit 0, rankings of two unrelated spaces."""
+    import json
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from semspace.embed import embed_images, embedding_table, load_clip
+    from semspace.experiments.vwsd import DEFAULT_PROMPTS
+
+    root = tmp_path / "demo"
+    assert main(["vwsd", "demo-data", "--out", str(root)]) == 0
+    clip = load_clip(tiny_clip_dir, device="cpu")
+    names = sorted(p.name for p in (root / "images").iterdir())
+    vectors = embed_images(clip, [Image.open(root / "images" / n).convert("RGB") for n in names])
+    emb = tmp_path / "emb.parquet"
+    pq.write_table(embedding_table(names, vectors, "clip_ft", vectors.shape[1]), emb)
+    argv = ["vwsd", "score", "--split", "demo", "--data", str(root / "demo.data.txt")] + [
+        "--embeddings", str(emb), "--model", str(tiny_clip_dir), "--prompts",
+        json.dumps(DEFAULT_PROMPTS), "--device", "cpu", "--out", str(tmp_path / "items.parquet"),
+    ]  # fmt: skip
+    capsys.readouterr()
+    assert main([*argv, "--model-id", "clip"]) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and f"{emb}: column model: {len(names)} of {len(names)} rows" in lines[0]
+    assert "of 'clip_ft', not of 'clip' (--model-id)" in lines[0]
+    assert main([*argv, "--model-id", "clip_ft"]) == 0

@@ -471,11 +471,13 @@ def embed_texts(
 
 
 def read_embeddings(
-    paths: str | Path | Sequence[str | Path], key: str = "key"
+    paths: str | Path | Sequence[str | Path], key: str = "key", model: str | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Keys in file order and their vectors (n×d float32) from embedding Parquet files.
 
-    ``key`` names the key column: ``key`` for images, ``text`` for E2's text embeddings.
+    ``key`` names the key column: ``key`` for images, ``text`` for E2's text embeddings. With
+    ``model``, every row's ``model`` column must be it (embeddings of another model are refused,
+    naming the file). NaN, infinite or null vectors are refused, naming file, row and key.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -483,12 +485,23 @@ def read_embeddings(
     blocks: list[np.ndarray] = []
     dim: int | None = None
     for path in paths:
+        columns = [key, "embedding"] + (["model"] if model is not None else [])
         try:
-            table = pq.read_table(path, columns=[key, "embedding"])
+            table = pq.read_table(path, columns=columns)
         except (pa.ArrowInvalid, KeyError):
             raise InputFormatError(
-                path, f"embedding file needs columns {key} and embedding"
+                path, f"embedding file needs columns {', '.join(columns)}"
             ) from None
+        if model is not None:
+            found = table["model"].to_pylist()
+            other = sorted({str(m) for m in found if m != model})
+            if other:
+                n_other = sum(m != model for m in found)
+                raise InputFormatError(
+                    path,
+                    f"column model: {n_other} of {len(found)} rows are embeddings of "
+                    f"{', '.join(repr(m) for m in other)}, not of {model!r} (--model-id)",
+                )
         col = table["embedding"].combine_chunks()
         if not pa.types.is_fixed_size_list(col.type):
             raise InputFormatError(

@@ -439,7 +439,8 @@ def score_split(
     """Prompts → CLIP text embeddings (each distinct text once, cached) → scores of a split."""
     from semspace.embed import TextEmbeddingCache, embed_texts, load_clip, read_embeddings
 
-    image_keys, image_embeddings = read_embeddings(list(embedding_paths))
+    # embeddings of another model than the one scoring the texts would rank as noise
+    image_keys, image_embeddings = read_embeddings(list(embedding_paths), model=model_alias)
     log.info("%s: %d items, %d image embeddings", split, len(items), len(image_keys))
     prompts = build_prompts(items, templates, glosses, no_gloss_prompt)
     distinct = list(dict.fromkeys(p.text for p in prompts))
