@@ -113,3 +113,15 @@ def test_html_page_names_a_single_table_once():
     assert page.count(html.escape(one.full_caption)) == 2  # <title> and <h1>
     assert "<caption>another</caption>" in page
     assert page.count("<caption>") == 1
+
+
+def test_html_aligns_names_left_and_numbers_right():
+    import numpy as np
+
+    rows = [
+        {"model": "tiny", "n": np.int64(3), "MRR": 0.5, "note": None},
+        {"model": "big", "n": 4, "MRR": float("nan"), "note": "x"},
+    ]
+    page = T.to_html("t", [T.Table(rows=rows, columns=T.columns_of(rows))])
+    assert "<td>tiny</td>" in page and "<td>x</td>" in page
+    assert '<td class="num">3</td>' in page and '<td class="num">0.5</td>' in page

@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import math
+import numbers
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -219,6 +220,19 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
+def _right_aligned(column: Column, rows: Sequence[dict[str, Any]]) -> bool:
+    """A numeric column's cells align right; an ``auto`` column counts as numeric only when
+    every value it holds is a number (a column of names reads left-aligned)."""
+    if not column.numeric:
+        return False
+    if column.kind != "auto":
+        return True
+    values = [row.get(column.key) for row in rows]
+    return all(
+        is_missing(v) or (isinstance(v, numbers.Real) and not isinstance(v, bool)) for v in values
+    )
+
+
 def to_html_fragment(table: Table, caption: bool = True) -> str:
     """One <table> with its <caption> (unless ``caption`` is false), then its footnotes."""
     out = ["<table>"]
@@ -230,12 +244,13 @@ def to_html_fragment(table: Table, caption: bool = True) -> str:
         + "</tr></thead>"
     )
     out.append("<tbody>")
+    numeric = [_right_aligned(c, table.rows) for c in table.columns]
     for row in table.rows:
         cells = "".join(
             f'<td class="num">{html.escape(c.cell(row))}</td>'
-            if c.numeric
+            if right
             else f"<td>{html.escape(c.cell(row))}</td>"
-            for c in table.columns
+            for c, right in zip(table.columns, numeric, strict=True)
         )
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
