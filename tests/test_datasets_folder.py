@@ -166,3 +166,22 @@ def test_glob_match_agrees_with_path_glob(tmp_path: Path, rel: str, pattern: str
     by_pathlib = any(p.relative_to(tmp_path).as_posix() == rel for p in tmp_path.glob(pattern))
     assert by_pathlib == expected
     assert glob_match(rel, pattern) == expected
+
+
+def test_hidden_and_macos_metadata_entries_are_left_out_and_counted(tmp_path: Path) -> None:
+    """An unpacked macOS zip: ``__MACOSX/`` and ``._x.jpg`` AppleDouble files (named like
+    images, not images), ``.thumbnails/`` copies, ``.DS_Store``. Before: ``._a.png`` and every
+    ``__MACOSX/._*`` file were manifest rows, then skips (``not_an_image``) at resize."""
+    import json
+
+    root = tmp_path / "data"
+    _png(root / "a.png")
+    _png(root / "sub" / "b.jpg")
+    (root / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (root / "__MACOSX" / "sub").mkdir(parents=True)
+    (root / "__MACOSX" / "sub" / "._b.jpg").write_bytes(b"\x00\x05\x16\x07")
+    _png(root / ".thumbnails" / "a.png")
+    (root / ".DS_Store").write_bytes(b"x")
+    table = image_manifest(root)
+    assert table.column("key").to_pylist() == ["a.png", "sub/b.jpg"]
+    assert json.loads(table.schema.metadata[b"left_out"]) == {"hidden": 4}

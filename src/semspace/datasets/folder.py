@@ -1,8 +1,9 @@
 """A plain folder of images (any layout): the generic ``folder`` dataset format.
 
 Symlinked folders are followed (a dataset assembled from links is common); a link back to a
-folder on its own path (a loop) and a dangling link are left out, counted and logged, and the
-counts travel in the manifest's schema metadata under ``left_out``.
+folder on its own path (a loop), a dangling link and hidden or metadata entries (``.*``,
+``__MACOSX``: a macOS zip's ``._x.jpg`` files are not images) are left out, counted and logged,
+and the counts travel in the manifest's schema metadata under ``left_out``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ IMAGE_EXTENSIONS = (
 )
 
 #: Reasons an entry under the root is left out of the manifest, as counted in ``left_out``.
-LEFT_OUT = ("symlink_loop", "broken_link", "unreadable_dir")
+LEFT_OUT = ("symlink_loop", "broken_link", "unreadable_dir", "hidden")
+
+#: Folders of metadata that copies of a dataset carry (macOS zips, thumbnails): never entered.
+#: Names starting with "." are not entered either (``._x.jpg`` AppleDouble files look like
+#: images by their name, ``.thumbnails/`` holds small copies).
+METADATA_FOLDERS = frozenset({"__MACOSX"})
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in METADATA_FOLDERS
 
 
 def glob_match(rel: str, pattern: str) -> bool:
@@ -60,7 +70,8 @@ def walk_files(root: Path) -> tuple[list[str], dict[str, int]]:
     """Relative POSIX paths of every file under ``root``, following symlinked folders.
 
     A folder whose real identity is already on the path from ``root`` (a loop) is not entered;
-    it, dangling links and folders that cannot be listed are counted by reason instead.
+    it, dangling links, folders that cannot be listed and hidden or metadata entries (names
+    starting with ".", ``__MACOSX``) are counted by reason instead.
     """
     files: list[str] = []
     left_out = dict.fromkeys(LEFT_OUT, 0)
@@ -74,6 +85,10 @@ def walk_files(root: Path) -> tuple[list[str], dict[str, int]]:
             return
         for entry in entries:
             child_rel = f"{rel}/{entry.name}" if rel else entry.name
+            if _hidden(entry.name):
+                left_out["hidden"] += 1
+                log.debug("left out %s: a hidden or metadata entry", child_rel)
+                continue
             try:
                 st = os.stat(entry.path)  # follows links
             except OSError:
