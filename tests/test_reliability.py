@@ -1002,3 +1002,17 @@ def test_vwsd_score_refuses_image_embeddings_of_another_model(
     assert len(lines) == 1 and f"{emb}: column model: {len(names)} of {len(names)} rows" in lines[0]
     assert "of 'clip_ft', not of 'clip' (--model-id)" in lines[0]
     assert main([*argv, "--model-id", "clip_ft"]) == 0
+
+
+def test_a_key_in_two_embedding_files_with_two_vectors_names_both(tmp_path: Path) -> None:
+    """Overlapping shards of two runs given together: before, each stage's lookup by key kept
+    one of the two vectors silently. The same vector twice (a file given twice) stays fine."""
+    from semspace.embed import read_embeddings
+    from semspace.errors import InputFormatError
+
+    a = _embeddings_with(tmp_path / "a.parquet", [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    b = _embeddings_with(tmp_path / "b.parquet", [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    assert read_embeddings([a, a])[0] == ["k0", "k1", "k0", "k1"]
+    with pytest.raises(InputFormatError) as info:
+        read_embeddings([a, b])
+    assert str(info.value).startswith(f"{b}: key 'k0' is also in {a} with another vector")

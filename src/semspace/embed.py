@@ -529,7 +529,23 @@ def read_embeddings(
         keys.extend(names)
     if not blocks:
         return [], np.zeros((0, 0), dtype=np.float32)
-    return keys, np.concatenate(blocks, axis=0)
+    vectors = np.concatenate(blocks, axis=0)
+    _check_duplicates(keys, vectors, [p for p, b in zip(paths, blocks) for _ in range(len(b))])
+    return keys, vectors
+
+
+def _check_duplicates(keys: Sequence[str], vectors: np.ndarray, files: Sequence[Any]) -> None:
+    """A key given twice with two different vectors (overlapping files of two runs or models)
+    is an error naming both files: a stage's lookup by key would keep one silently."""
+    first: dict[str, int] = {}
+    for row, k in enumerate(keys):
+        seen = first.setdefault(k, row)
+        if seen != row and not np.array_equal(vectors[seen], vectors[row]):
+            raise InputFormatError(
+                files[row],
+                f"key {k!r} is also in {files[seen]} with another vector (files of two runs or "
+                "models?); give each image's embedding once",
+            )
 
 
 def _bad_rows(what: str, rows: Sequence[int], keys: Sequence[Any], n: int) -> str:
