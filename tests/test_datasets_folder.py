@@ -185,3 +185,20 @@ def test_hidden_and_macos_metadata_entries_are_left_out_and_counted(tmp_path: Pa
     table = image_manifest(root)
     assert table.column("key").to_pylist() == ["a.png", "sub/b.jpg"]
     assert json.loads(table.schema.metadata[b"left_out"]) == {"hidden": 4}
+
+
+def test_a_name_that_is_not_utf8_is_left_out_and_counted(tmp_path: Path, caplog) -> None:
+    """A file named in Latin-1 bytes (an old archive unpacked on Linux). Before: a
+    UnicodeEncodeError traceback from pyarrow ("surrogates not allowed"), no manifest at all."""
+    import json
+    import os
+
+    root = tmp_path / "data"
+    _png(root / "ok.png")
+    _png(Path(os.fsdecode(os.fsencode(root) + b"/caf\xe9.png")))
+    (root / os.fsdecode(b"d\xe9j\xe0")).mkdir()
+    _png(root / "new\nline.png")  # a newline is valid UTF-8: kept
+    table = image_manifest(root)
+    assert table.column("key").to_pylist() == ["new\nline.png", "ok.png"]
+    assert json.loads(table.schema.metadata[b"left_out"]) == {"name_not_utf8": 2}
+    assert "caf\\xe9.png': its name is not UTF-8" in caplog.text

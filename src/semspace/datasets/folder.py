@@ -38,7 +38,7 @@ IMAGE_EXTENSIONS = (
 )
 
 #: Reasons an entry under the root is left out of the manifest, as counted in ``left_out``.
-LEFT_OUT = ("symlink_loop", "broken_link", "unreadable_dir", "hidden")
+LEFT_OUT = ("symlink_loop", "broken_link", "unreadable_dir", "hidden", "name_not_utf8")
 
 #: Folders of metadata that copies of a dataset carry (macOS zips, thumbnails): never entered.
 #: Names starting with "." are not entered either (``._x.jpg`` AppleDouble files look like
@@ -70,8 +70,8 @@ def walk_files(root: Path) -> tuple[list[str], dict[str, int]]:
     """Relative POSIX paths of every file under ``root``, following symlinked folders.
 
     A folder whose real identity is already on the path from ``root`` (a loop) is not entered;
-    it, dangling links, folders that cannot be listed and hidden or metadata entries (names
-    starting with ".", ``__MACOSX``) are counted by reason instead.
+    it, dangling links, folders that cannot be listed, hidden or metadata entries (names
+    starting with ".", ``__MACOSX``) and names that are not UTF-8 are counted by reason instead.
     """
     files: list[str] = []
     left_out = dict.fromkeys(LEFT_OUT, 0)
@@ -88,6 +88,15 @@ def walk_files(root: Path) -> tuple[list[str], dict[str, int]]:
             if _hidden(entry.name):
                 left_out["hidden"] += 1
                 log.debug("left out %s: a hidden or metadata entry", child_rel)
+                continue
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes of another encoding (an old Latin-1 archive)
+                left_out["name_not_utf8"] += 1
+                log.warning(
+                    "left out %r: its name is not UTF-8 (rename it, e.g. convmv -f latin1 -t utf8)",
+                    os.fsencode(entry.path),
+                )
                 continue
             try:
                 st = os.stat(entry.path)  # follows links
