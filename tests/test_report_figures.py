@@ -273,6 +273,10 @@ def test_imagespace_figures_legible(tmp_path, drawn):
     for fig in drawn:
         check_legible(fig, max_height_px=None)  # heights: the test below
     assert len(_colorbars(drawn[2])) == 1
+    # set sizes are whole numbers of tokens: no 2.5 on the histogram's axes
+    main = drawn[2].axes[0]
+    for ticks in (main.get_xticks(), main.get_yticks()):
+        np.testing.assert_array_equal(ticks, np.round(ticks))
 
 
 def test_imagespace_figures_fit_the_report_window(tmp_path, drawn):

@@ -306,7 +306,9 @@ def mds_map_figure(
     x = coords.column("dim1").to_numpy()
     y = coords.column("dim2").to_numpy() if "dim2" in coords.column_names else np.zeros_like(x)
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(x, y, s=3, alpha=0.4, linewidths=0, color="tab:blue")
+    # dots that a few thousand points do not blot out, and that a demo's hundred still show
+    size = float(np.clip(2000 / max(len(x), 1), 3, 16))
+    ax.scatter(x, y, s=size, alpha=0.4 if size < 8 else 0.7, linewidths=0, color="tab:blue")
     if len(highlight):
         h = np.asarray(highlight)
         ax.scatter(x[h[1:]], y[h[1:]], s=18, color="tab:orange", label="nearest neighbours")
@@ -362,6 +364,10 @@ def pair_histogram_figure(
     ax.set_ylabel("|A Δ B| (symmetric difference)")
     top.set_ylabel("pairs")
     right.set_xlabel("pairs")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):  # set sizes count whole tokens
+        axis.set_major_locator(MaxNLocator(integer=True))
     top.tick_params(labelbottom=False)
     right.tick_params(labelleft=False)
     top.set_title(T.demo_title(title, demo))
