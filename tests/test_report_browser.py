@@ -198,3 +198,18 @@ def test_demo_report_shows_every_table_inline(demo_report):
                 results[paths[i]] = {"mime_type": "text/markdown"}
     problems = B.check_inline_tables(results, categories, B.enabled_experiments(config))
     assert f"{e1}: no table shown inline (no HTML result)" in problems
+
+
+def test_landing_page_names_the_run_and_the_demo_banner():
+    banner = f"<p><strong>Demo run: {B.DEMO_BANNER} on synthetic data.</strong></p>"
+    page = '<div id="app"><div>run <code>demo</code> (results under results/demo/)</div>{}</div>'
+    assert B.check_landing(page.format(banner), "demo", demo=True) == []
+    assert B.check_landing(page.format(""), "demo", demo=False) == []
+    (missing,) = B.check_landing(page.format(""), "demo", demo=True)
+    assert "banner" in missing
+    (stray,) = B.check_landing(page.format(banner), "demo", demo=False)
+    assert "no demo models" in stray
+    (other,) = B.check_landing(page.format(""), "coco-real", demo=False)
+    assert "results/coco-real/" in other
+    unrendered = '<div id="loading-screen">Loading Snakemake Report...</div><div id="app"></div>'
+    assert "did not render" in B.check_landing(unrendered, "", demo=False)[0]

@@ -186,6 +186,22 @@ def _heading_text(dom: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", "", text) for _, text in parts)
 
 
+def check_landing(dom: str, run: str, demo: bool) -> list[str]:
+    """Problems of the rendered landing page: not rendered, the run's results folder not named,
+    the demo banner missing on a demo run or shown on another."""
+    problems = []
+    if "Loading Snakemake Report" in dom and not re.search(r'<div id="app">\s*<(?!/)', dom):
+        problems.append("the landing page did not render (the report's script failed)")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    if run and f"results/{run}/" not in text:
+        problems.append(f"the landing page does not name the run's folder results/{run}/")
+    if demo and DEMO_BANNER not in text:
+        problems.append(f"a demo run's landing page without its banner ({DEMO_BANNER!r})")
+    if not demo and DEMO_BANNER in text:
+        problems.append("the demo banner on a run that names no demo models")
+    return problems
+
+
 def judge_view(view: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Problems and notes from one result's measurements in the report window (see
     :data:`_VIEW_SCRIPT`)."""
@@ -259,7 +275,11 @@ _VIEW_SCRIPT = """
       return setTimeout(function () { show(tries + 1); }, 50);
     }
     var key = decodeURIComponent(location.hash.slice(1));
-    if (!key) { return setTimeout(function () { done({key: "", kind: "landing"}); }, 200); }
+    if (!key) {
+      return setTimeout(function () {
+        done({key: "", kind: "landing", window: [window.innerWidth, window.innerHeight]});
+      }, 200);
+    }
     var entry = results[key];
     if (!entry) { return done({key: key, error: "no such result"}); }
     var mime = entry.mime_type;
@@ -268,11 +288,16 @@ _VIEW_SCRIPT = """
       var why = "shown only as a download link (" + mime + ")";
       return done({key: key, kind: "download", error: why});
     }
-    var cat = Object.keys(categories).find(function (c) {
-      return Object.values(categories[c]).some(function (l) { return l.indexOf(key) >= 0; });
+    // as a reader gets there: the category, the subcategory listing the result, its eye button
+    var view = {content: kind, contentPath: entry.data_uri, resultPath: key};
+    Object.keys(categories).forEach(function (c) {
+      Object.keys(categories[c]).forEach(function (s) {
+        if (categories[c][s].indexOf(key) >= 0) {
+          view.navbarMode = "subcategory"; view.category = c; view.subcategory = s;
+        }
+      });
     });
-    if (cat) { app.showCategory(cat); }
-    app.setView({content: kind, contentPath: entry.data_uri, resultPath: key});
+    app.setView(view);
     setTimeout(function () { measure(key, kind, entry.data_uri, 0); }, 100);
   }
   window.addEventListener("load", function () { show(0); });
@@ -369,24 +394,6 @@ def check_report(
     demo = bool(config.get("demo_models"))
     run = str(config.get("run", ""))
 
-    # the landing page, in the report as it is
-    landing = run_chromium(chromium, report.as_uri())
-    if "Loading Snakemake Report" in landing and 'id="app"></div>' in landing.replace("\n", ""):
-        check.problems.append("the landing page did not render (the report's script failed)")
-    text = re.sub(r"<[^>]+>", " ", landing)
-    if run and f"results/{run}/" not in text:
-        check.problems.append(f"the landing page does not name the run's folder results/{run}/")
-    if demo and DEMO_BANNER not in re.sub(r"\s+", " ", text):
-        check.problems.append(f"a demo run's landing page without its banner ({DEMO_BANNER!r})")
-    if not demo and DEMO_BANNER in re.sub(r"\s+", " ", text):
-        check.problems.append("the demo banner on a run that names no demo models")
-    shot = out / "landing.png"
-    run_chromium(chromium, report.as_uri(), screenshot=shot)
-    check.screenshots.append(shot)
-
-    check.problems += check_inline_tables(results, categories, experiments)
-
-    # each shown result, in a copy of the report that opens it as its eye button does
     codes = [EXPERIMENT_CATEGORIES[e] for e in experiments]
     keys = [
         key
@@ -396,18 +403,29 @@ def check_report(
         if results[key]["mime_type"] == "text/html"
         or (figures and results[key]["mime_type"].startswith("image/"))
     ]
+    check.problems += check_inline_tables(results, categories, experiments)
     with tempfile.TemporaryDirectory(prefix="report-check-") as tmp:
         viewer = Path(tmp) / "view.html"
         viewer.write_text(_inject(report.read_text(encoding="utf-8"), _VIEW_SCRIPT), "utf-8")
+        # the landing page; the browser's own bars take part of its window: the window is
+        # grown so that the page gets WINDOW (a reader's 1280 x 900 viewport)
+        landing = run_chromium(chromium, viewer.as_uri())
+        shown = _measured(landing).get("window") or list(WINDOW)
+        window = (2 * WINDOW[0] - shown[0], 2 * WINDOW[1] - shown[1])
+        landing = run_chromium(chromium, viewer.as_uri(), window=window)
+        check.problems += check_landing(landing, run, demo)
+        shot = out / "landing.png"
+        run_chromium(chromium, viewer.as_uri(), screenshot=shot, window=window)
+        check.screenshots.append(shot)
         for key in keys:
             url = viewer.as_uri() + "#" + urllib.parse.quote(key, safe="")
-            view = _measured(run_chromium(chromium, url))
+            view = _measured(run_chromium(chromium, url, window=window))
             view.setdefault("key", key)
             if view.get("kind") == "html" and not view.get("error"):
                 page = decode_data_uri(results[key]["data_uri"]).decode("utf-8")
                 alone = Path(tmp) / (_slug(key) + ".html")
                 alone.write_text(_inject(page, _WIDTH_SCRIPT), "utf-8")
-                pane = (max(320, int(view["rect"]["width"])), WINDOW[1])
+                pane = (max(320, int(view["rect"]["width"])) + window[0] - WINDOW[0], window[1])
                 dom = run_chromium(chromium, alone.as_uri(), window=pane)
                 view["page_scroll_width"] = _measured(dom).get("scroll_width")
                 check.problems += [f"{key}: {p}" for p in check_table_page(dom, demo)]
@@ -416,7 +434,7 @@ def check_report(
             check.notes += notes
             check.views.append(view)
             shot = out / (_slug(key) + ".png")
-            run_chromium(chromium, url, screenshot=shot)
+            run_chromium(chromium, url, screenshot=shot, window=window)
             check.screenshots.append(shot)
     return check
 
