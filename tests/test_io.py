@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from semspace.io import (
-    atomic_dir,
     atomic_directory,
     atomic_path,
     remove_stale_temps,
@@ -101,9 +100,9 @@ def test_other_targets_temps_are_not_touched(tmp_path: Path) -> None:
 
 def test_atomic_dir_replaces_and_cleans(tmp_path: Path) -> None:
     target = tmp_path / "model"
-    with atomic_dir(target) as tmp:
+    with atomic_directory(target) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
         (tmp / "a").write_text("2")
         raise RuntimeError("killed")
     assert (target / "a").read_text() == "1"  # the failed write left the old one whole

@@ -167,10 +167,6 @@ def atomic_directory(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-#: The older name; same behaviour.
-atomic_dir = atomic_directory
-
-
 def fsync_tree(root: str | Path) -> None:
     """fsync every file and folder under ``root`` (and ``root`` itself): durable before a rename."""
     root = Path(root)

@@ -12,7 +12,7 @@ import itertools
 import logging
 from pathlib import Path
 
-from semspace.io import atomic_dir
+from semspace.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _check_out(out: str | Path) -> Path:
 def _save_atomically(out: Path, save) -> Path:
     """Run ``save(tmp_dir)`` then move the folder onto ``out`` so a killed job leaves nothing
     half-made."""
-    with atomic_dir(out) as tmp:
+    with atomic_directory(out) as tmp:
         save(tmp)
     return out
 

@@ -25,7 +25,7 @@ from semspace.datasets.lava import ITEMS
 from semspace.embed import Clip, embed_pixels, embed_texts, load_clip, tokenize_texts
 from semspace.errors import ConfigError, InputFormatError
 from semspace.experiments.trees import LINEARISATIONS, linearise, parse_tree
-from semspace.io import atomic_dir, read_text_file, temp_dir_beside, write_json, write_parquet
+from semspace.io import atomic_directory, read_text_file, temp_dir_beside, write_json, write_parquet
 from semspace.runtime import Progress, pick_device, resolve_dtype, seed_everything
 
 if TYPE_CHECKING:
@@ -425,7 +425,7 @@ def _save_checkpoint(
 def _save_model(model, clip: Clip, out: Path) -> None:
     from transformers import CLIPImageProcessor
 
-    with atomic_dir(out) as tmp:
+    with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)
         clip.tokenizer.save_pretrained(tmp)
         CLIPImageProcessor(
