@@ -379,3 +379,18 @@ def test_figure_outputs_exist(tmp_path):
     out = Path(tmp_path) / "sub" / "r.png"
     rv.ranking_figure(_vwsd_items(2), out, "phrase", NO_STRATEGY)
     assert out.stat().st_size > 0
+
+
+def test_umap_figure_names_each_class_once_among_many_texts(tmp_path, drawn):
+    """A template set (9 texts a class, as the demo's soft prompts) names each class once."""
+    rng = np.random.default_rng(8)
+    labels = np.repeat(np.arange(10), 10)
+    text_classes = np.repeat(np.arange(10), 9)
+    text_xy = rng.normal(size=(90, 2)) * 0.3 + text_classes[:, None]
+    names = [f"class{k}" for k in range(10)]
+    rp.plot_umap(rng.normal(size=(100, 2)), labels, text_xy, text_classes, names, "cifar10",
+                 tmp_path / "u.png")  # fmt: skip
+    (fig,) = drawn
+    check_legible(fig)
+    ax_txt = fig.axes[1]
+    assert sorted(t.get_text() for t in ax_txt.texts) == sorted(names)

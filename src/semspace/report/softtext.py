@@ -199,7 +199,7 @@ def plot_umap(
     demo: bool = False,
 ) -> None:
     """One UMAP fitted on images and texts together, drawn as two panels with their own limits:
-    images as dots and texts as named stars, coloured by class.
+    images as dots and texts as stars, coloured by class, each class named once among its stars.
 
     Image and text embeddings of CLIP sit in separate regions (the modality gap), so one shared
     frame leaves each modality a corner; separate limits show the structure within each.
@@ -213,6 +213,8 @@ def plot_umap(
     fig, (ax_img, ax_txt) = plt.subplots(
         1, 2, figsize=(T.FIGURE_WIDTH_IN, 5.4), layout="constrained"
     )
+    # one star a class reads at 160 pt²; a template set (~9 a class) would cover its panel
+    star_size = 160 if len(text_xy) <= 2 * len(class_names) else 60
     for c, name in enumerate(class_names):
         dots = image_labels == c
         ax_img.scatter(
@@ -220,10 +222,12 @@ def plot_umap(
         )
         stars = text_classes == c
         ax_txt.scatter(
-            text_xy[stars, 0], text_xy[stars, 1], s=160, marker="*", color=colours(c % 10),
+            text_xy[stars, 0], text_xy[stars, 1], s=star_size, marker="*", color=colours(c % 10),
             edgecolors="black", linewidths=0.6, label=name,
         )  # fmt: skip
-        for x, y in text_xy[stars]:
+        if stars.any():  # the class named once, at its star nearest the class's median
+            xy = text_xy[stars]
+            x, y = xy[np.argmin(np.linalg.norm(xy - np.median(xy, axis=0), axis=1))]
             ax_txt.annotate(name, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
     for ax, what in ((ax_img, f"images ({len(image_xy)})"), (ax_txt, f"texts ({len(text_xy)})")):
         ax.set_title(what, fontsize=10)
