@@ -644,11 +644,6 @@ def test_temporaries_a_killed_setdist_left_are_removed_by_the_next_run(tmp_path:
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imagespace setdist writes its files one by one into --out, not the folder whole "
-    "(owned by the imagespace helper: set_defaults(_output_dirs=('out',)) in cli/imagespace.py)",
-)
 def test_a_setdist_folder_from_another_run_is_not_mixed(tmp_path: Path) -> None:
     """A run with the matrices, then one with --no-matrices into the same folder: the matrices of
     the first run stayed beside the second's summary ("matrices": false)."""
