@@ -291,3 +291,28 @@ def test_report_command_end_to_end(tmp_path):
         == 2
     )
     assert pq.read_table(d / "sets.parquet").num_rows == 40
+
+
+def test_eigen_rows_of_the_matrix_free_mds_give_method_and_intervals():
+    """An estimated count and share are never shown as if exact: method and intervals follow."""
+    eigen = {
+        "n": 123287,
+        "n_positive": 12596,
+        "eigenvalues": [5.0, 4.0],
+        "top2_share": 0.023417,
+        "method": "matrix-free",
+        "n_positive_ci": [4626, 102588],
+        "top2_share_ci": [0.00894, 0.03117],
+    }
+    rows = {r["quantity"]: r["reproduced"] for r in R.eigen_rows(eigen, "coco")}
+    assert rows["MDS method"] == "matrix-free (count and share estimated)"
+    assert rows["positive eigenvalues, 95 % interval"] == "4626–102588"
+    assert rows["share of the first two axes, 95 % interval"] == "0.9 %–3.1 %"
+    exact = {
+        r["quantity"]: r["reproduced"]
+        for r in R.eigen_rows(
+            {"n": 5000, "n_positive": 1268, "eigenvalues": [5.0], "method": "dense"}, "coco"
+        )
+    }
+    assert exact["MDS method"] == "dense (exact)"
+    assert "positive eigenvalues, 95 % interval" not in exact

@@ -140,6 +140,26 @@ def eigen_rows(eigen: dict[str, Any], branch: str) -> list[dict[str, Any]]:
     rows.append(
         _row("distances", "√|A Δ B|" if eigen.get("sqrt_distances") else "|A Δ B|", "|A Δ B|")
     )
+    # The matrix-free MDS estimates the count and the share (stochastic Lanczos quadrature):
+    # the table says so and gives the 95 % intervals beside the estimates.
+    if eigen.get("method"):
+        estimated = "n_positive_ci" in eigen
+        method = f"{eigen['method']} ({'count and share estimated' if estimated else 'exact'})"
+        rows.append(_row("MDS method", method, ""))
+    if "n_positive_ci" in eigen:
+        lo, hi = eigen["n_positive_ci"]
+        rows.append(
+            _row("positive eigenvalues, 95 % interval", f"{T.fmt_int(lo)}–{T.fmt_int(hi)}", "")
+        )
+    if "top2_share_ci" in eigen:
+        lo, hi = eigen["top2_share_ci"]
+        rows.append(
+            _row(
+                "share of the first two axes, 95 % interval",
+                f"{T.fmt_share(lo)}–{T.fmt_share(hi)}",
+                "",
+            )
+        )
     return rows
 
 
