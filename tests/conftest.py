@@ -43,3 +43,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of `make demo` in the tests: this venv first, no ffmpeg on PATH."""
+    from test_workflow import no_ffmpeg_env
+
+    return no_ffmpeg_env(tmp_path_factory.mktemp("shim"))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_env: dict[str, str]) -> Path:
+    """`make demo` in a copy of the repository, once per session (tests/test_workflow.py and
+    tests/test_report_browser.py look at the same run)."""
+    from test_workflow import VENV_BIN, repository_copy, run
+
+    repo = repository_copy(tmp_path_factory.mktemp("repo"))
+    # The copy shares this checkout's venv (VENV; -o: never reinstall it from the copy) and its
+    # WordNet folder (NLTK_DATA, when set); the rest is `make demo`.
+    venv = VENV_BIN.parent
+    run(repo, ["make", "-o", f"{venv}/.installed", "demo", "CORES=2", f"VENV={venv}"], demo_env)
+    return repo

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_workflow import VENV_BIN, no_ffmpeg_env, repository_copy
+from test_workflow import VENV_BIN
 
 from semspace.config import load_config
 from semspace.errors import SemspaceError
@@ -145,19 +145,19 @@ def test_chromium_renders_a_table_page(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_report(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, subprocess.CompletedProcess]:
-    """`make demo` then `make report-check` in a copy of the repository (no ffmpeg on PATH)."""
+def demo_report(request: pytest.FixtureRequest) -> tuple[Path, subprocess.CompletedProcess]:
+    """`make report-check` after `make demo` (the session's demo run, tests/conftest.py, or
+    the copy SEMSPACE_DEMO_COPY names), with no ffmpeg on PATH."""
     _chromium()
     given = os.environ.get("SEMSPACE_DEMO_COPY")
-    repo = Path(given) if given else repository_copy(tmp_path_factory.mktemp("repo"))
-    env = no_ffmpeg_env(tmp_path_factory.mktemp("shim"))
+    repo = Path(given) if given else request.getfixturevalue("demo_run")
+    env = request.getfixturevalue("demo_env")
     make = ["make", "-o", f"{VENV_BIN.parent}/.installed", "CORES=2", f"VENV={VENV_BIN.parent}"]
-    demo = subprocess.run(
-        [*make, "demo"], cwd=repo, env=env, capture_output=True, text=True, check=False
-    )
-    assert demo.returncode == 0, demo.stderr[-4000:]
+    if given:
+        demo = subprocess.run(
+            [*make, "demo"], cwd=repo, env=env, capture_output=True, text=True, check=False
+        )
+        assert demo.returncode == 0, demo.stderr[-4000:]
     checked = subprocess.run(
         [*make, "report-check"], cwd=repo, env=env, capture_output=True, text=True, check=False
     )

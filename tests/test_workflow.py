@@ -83,21 +83,6 @@ def snakemake(repo: Path, env: dict[str, str], *args: str) -> subprocess.Complet
     return run(repo, command, env)
 
 
-@pytest.fixture(scope="module")
-def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return no_ffmpeg_env(tmp_path_factory.mktemp("shim"))
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_env: dict[str, str]) -> Path:
-    repo = repository_copy(tmp_path_factory.mktemp("repo"))
-    # The copy shares this checkout's venv (VENV; -o: never reinstall it from the copy) and its
-    # WordNet folder (NLTK_DATA, when set); the rest is `make demo`.
-    venv = VENV_BIN.parent
-    run(repo, ["make", "-o", f"{venv}/.installed", "demo", "CORES=2", f"VENV={venv}"], demo_env)
-    return repo
-
-
 def results(repo: Path) -> Path:
     return repo / "results" / "demo"
 
