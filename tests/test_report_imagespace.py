@@ -217,8 +217,8 @@ def test_report_command_end_to_end(tmp_path):
         str(d / "mds" / "coords.parquet"),
         "--captions",
         str(d / "cap.parquet"),
-        "--image",
-        "3",
+        "--coco-id",
+        "100021",  # image 3 (demo ids are 100000 + 7 i)
         "--k",
         "4",
         "--out-dir",
@@ -258,6 +258,8 @@ def test_report_command_end_to_end(tmp_path):
     assert f"| {summary['symdiff_max']} |" in table
     neighbours = (out / "neighbours.csv").read_text().splitlines()
     assert len(neighbours) == 1 + 4 and neighbours[1].startswith("1,")  # first neighbour first
+    assert R.image_of_coco_id(captions, 100021) == 3
+    assert R.image_of_coco_id(captions, None) == 0
     # The configured image must exist.
     assert (
         main(
@@ -282,8 +284,8 @@ def test_report_command_end_to_end(tmp_path):
                 str(d / "mds" / "coords.parquet"),
                 "--captions",
                 str(d / "cap.parquet"),
-                "--image",
-                "400",
+                "--coco-id",
+                "473237",  # not among the demo's ids
                 "--out-dir",
                 str(d / "r2"),
             ]

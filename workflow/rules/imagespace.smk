@@ -257,7 +257,7 @@ rule imagespace_report:
     params:
         code=code_digest("imagespace"),  # re-run when the code it runs changes
         out=result_path("imagespace/{branch}/report"),
-        image=config["imagespace"]["neighbours"]["image"],
+        coco_id=config["imagespace"]["neighbours"]["coco_id"],
         k=config["imagespace"]["neighbours"]["k"],
         demo=lookup(dpath="demo_models", within=config),
     shell:
@@ -265,5 +265,5 @@ rule imagespace_report:
         " --demo {params.demo}"
         " --sets {input.sets} --summary {input.summary} --pairs {input.pairs}"
         " --neighbours {input.neighbours} --eigen {input.eigen} --coords {input.coords}"
-        " --captions {input.captions} --image {params.image} --k {params.k}"
+        " --captions {input.captions} --coco-id {params.coco_id} --k {params.k}"
         " --out-dir {params.out} > {log} 2>&1"

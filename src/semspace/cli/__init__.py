@@ -36,6 +36,16 @@ def seed_value(text: str) -> int:
     return seed
 
 
+def optional_int(text: str) -> int | None:
+    """An integer, or ``none`` (as the workflow writes a null config value)."""
+    if text.strip().lower() in {"none", "null", ""}:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or none, not {text!r}") from None
+
+
 def boolean_value(text: str) -> bool:
     """``true`` or ``false``, any case (the workflow writes a config boolean as its value)."""
     value = {"true": True, "false": False}.get(text.strip().lower())

@@ -7,20 +7,10 @@ import dataclasses
 import json
 import logging
 
-from semspace.cli import add_runtime_args
+from semspace.cli import add_runtime_args, optional_int
 from semspace.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def _limit(text: str) -> int | None:
-    """A count, or ``none`` (as the workflow writes a null config value) for no limit."""
-    if text.strip().lower() in {"none", "null", ""}:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or none, not {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--shards", type=int, default=1, help="number of shards of the images")
     gen.add_argument(
         "--limit-images",
-        type=_limit,
+        type=optional_int,
         default=None,
         metavar="N|none",
         help="only the first N images; none (default) = all",
@@ -67,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     merge.add_argument(
         "--limit-images",
-        type=_limit,
+        type=optional_int,
         default=None,
         metavar="N|none",
         help="only the first N images, none = all (as in generate)",

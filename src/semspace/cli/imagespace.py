@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from semspace.cli import add_demo_arg, boolean_value
+from semspace.cli import add_demo_arg, boolean_value, optional_int
 from semspace.errors import ConfigError
 from semspace.runtime import log, seed_everything
 
@@ -132,7 +132,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--eigen", required=True, help="mds eigen.json")
     r.add_argument("--coords", required=True, help="mds coords.parquet")
     r.add_argument("--captions", required=True, help="captions Parquet (for the neighbours table)")
-    r.add_argument("--image", type=int, default=100, help="image whose neighbours are listed")
+    r.add_argument(
+        "--coco-id",
+        type=optional_int,
+        default=None,
+        help="COCO id of the image whose neighbours are listed (none or omitted: the first image)",
+    )
     r.add_argument("--k", type=int, default=10, help="neighbours listed")
     r.add_argument(
         "--out-dir", required=True, help="folder for tables.md/.html, *.csv, *.html, *.png"
@@ -289,30 +294,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     neighbours = read_neighbours(args.neighbours)
     captions = T.read_captions_table(args.captions)
     sets = T.read_token_sets(args.sets)
-    if not 0 <= args.image < sets.num_rows:
+    image = R.image_of_coco_id(captions, args.coco_id)
+    if not 0 <= image < sets.num_rows:
         raise ConfigError(
-            f"imagespace.neighbours.image = {args.image} is outside 0..{sets.num_rows - 1}"
+            f"{args.captions}: image {image} is outside the {sets.num_rows} token sets"
         )
     # The llm branch's statistics are of its associations, not of the captions' tokens.
     source = T.token_source(captions) if args.branch == "coco" else None
-    nb = R.neighbour_rows(neighbours, captions, args.image, args.k)
+    nb = R.neighbour_rows(neighbours, captions, image, args.k)
     sections = {
         "stats": ("Token statistics", R.stats_rows(stats, args.branch, token_source=source)),
         "distances": ("Set distances (distinct pairs)", R.distance_rows(summary, args.branch)),
         "eigen": ("Classical MDS", R.eigen_rows(eigen, args.branch)),
-        "neighbours": (f"Nearest neighbours of image {args.image}", nb),
+        "neighbours": (f"Nearest neighbours of image {image}", nb),
     }
     R.write_tables(
         out,
         args.branch,
         sections,
         demo=args.demo,
-        notes={"neighbours": [f"Query: {R.query_caption(captions, args.image)}"]},
+        notes={"neighbours": [f"Query: {R.query_caption(captions, image)}"]},
     )
     # Demo captions are synthetic: the title's demo prefix says so, and it must not claim COCO.
     captions_label = "captions" if args.demo else "COCO captions"
     label = captions_label if args.branch == "coco" else f"{args.branch} associations"
-    near = [args.image] + [r["image"] for r in nb]  # neighbour_rows no longer lists the query
+    near = [image] + [r["image"] for r in nb]  # neighbour_rows no longer lists the query
     R.mds_map_figure(
         read_coords(args.coords),
         out / "mds_map.png",

@@ -43,8 +43,8 @@ class Sizes:
     test: int = 6
     cifar_train_per_batch: int = 4  # the classifier trains 200 epochs
     cifar_test: int = 20
-    # Karpathy COCO test images (captions only): config.yaml's imagespace.neighbours.image is
-    # the test split's image 100, so the replica needs more than 100.
+    # Karpathy COCO test images (captions only); image 100 gets COCO id 473237, as in the real
+    # test split (config.yaml's imagespace.neighbours.coco_id), so the replica needs more than 100.
     coco: int = 120
 
 
@@ -116,6 +116,10 @@ def write_tar_gz(dest: Path, folder: Path, top: str) -> Path:
 # ------------------------------------------------------------------------- per source
 
 
+#: (position, COCO id) of the paper's neighbours example in the real Karpathy test split.
+KARPATHY_TEST_EXAMPLE = (100, 473237)
+
+
 def build_karpathy_and_flickr(root: Path, local: Path, sizes: Sizes, seed: int) -> None:
     """caption_datasets.zip (dataset_{coco,flickr8k,flickr30k}.json at the top), the Flickr8k
     image zip, Flickr30k Entities' annotations.zip and split lists, and the hand-placed
@@ -128,7 +132,11 @@ def build_karpathy_and_flickr(root: Path, local: Path, sizes: Sizes, seed: int) 
         n, nv, nt = sizes.images, sizes.val, sizes.test
         write_flickr(f8k, n, nv, nt, seed + 1, "flickr8k", entities=False)
         write_flickr(f30k, n, nv, nt, seed, "flickr30k", entities=True)
-        coco = karpathy_json(demo_captions(sizes.coco, seed))
+        images = demo_captions(sizes.coco, seed)
+        if len(images) > KARPATHY_TEST_EXAMPLE[0]:
+            position, coco_id = KARPATHY_TEST_EXAMPLE
+            images[position] = (coco_id, images[position][1])
+        coco = karpathy_json(images)
         write_zip(
             root / KARPATHY,
             [

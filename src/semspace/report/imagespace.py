@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from semspace.errors import ConfigError
 from semspace.io import atomic_path, write_text
 from semspace.report import tables as T
 
@@ -174,6 +175,23 @@ def _captions_by_image(captions: pa.Table) -> tuple[dict[int, list[str]], dict[i
         texts.setdefault(i, []).append(text.strip())
         coco[i] = cid
     return texts, coco
+
+
+def image_of_coco_id(captions: pa.Table, coco_id: int | None) -> int:
+    """The image index (split order) of the image with COCO id ``coco_id``; None = the first.
+
+    Raises :class:`ConfigError` naming ``imagespace.neighbours.coco_id`` when no caption has it.
+    """
+    images = captions.column("image").to_pylist()
+    if coco_id is None:
+        return min(images)
+    for image, cid in zip(images, captions.column("coco_id").to_pylist(), strict=True):
+        if cid == coco_id:
+            return int(image)
+    raise ConfigError(
+        f"config key imagespace.neighbours.coco_id: COCO id {coco_id} is not among the "
+        f"{len(set(images))} images of the captions"
+    )
 
 
 def query_caption(captions: pa.Table, image: int) -> str:
