@@ -430,7 +430,16 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
     for name, extra in (
         (
             "trained",
-            ["--checkpoint", str(out / "m.pt"), "--loss", "sum", "--train-name", "flickr30k"],
+            [
+                "--checkpoint",
+                str(out / "m.pt"),
+                "--loss",
+                "sum",
+                "--train-name",
+                "flickr30k",
+                *("--train-items", feats[0], "--train-datasets", "flickr30k"),
+                *("--train-image-sources", "flickr30k", "--eval-image-sources", "flickr30k"),
+            ],
         ),
         ("zeroshot", ["--loss", "none", "--train-name", "zeroshot"]),
     ):
@@ -466,6 +475,23 @@ def test_cli_chain_on_demo_scenes(tmp_path, tiny_clip_dir) -> None:
         assert (out / f"{name}.png").stat().st_size > 0
         coords = pq.read_table(out / f"{name}.coords.parquet")
         assert coords.column("modality").to_pylist().count("image") == 4
+    # Evaluating images the space was trained on is refused, naming them; a training set of
+    # other image files (another source) is not compared.
+    leak = [
+        *("retrieval", "evaluate", "--checkpoint", str(out / "m.pt"), "--loss", "sum"),
+        *("--train-name", "flickr30k", "--eval-names", "flickr30k", "--split", "train"),
+        *("--items", feats[0], "--captions", feats[1], "--fold-size", "4"),
+        *("--features-name", "clip", "--map-images", "4"),
+        *("--metrics-out", str(out / "leak.parquet"), "--maps-out", str(out / "leak.png")),
+        *("--coords-out", str(out / "leak.coords.parquet")),
+        *("--train-items", feats[0], "--train-datasets", "flickr30k", "--train-split", "train"),
+    ]
+    assert (
+        main([*leak, "--train-image-sources", "flickr30k", "--eval-image-sources", "flickr30k"])
+        == 2
+    )
+    assert not (out / "leak.parquet").exists()
+    assert main([*leak, "--train-image-sources", "vg", "--eval-image-sources", "flickr30k"]) == 0
     metrics = [str(out / f"{n}.metrics.parquet") for n in ("trained", "zeroshot")]
     assert (
         main(

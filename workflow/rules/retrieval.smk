@@ -194,6 +194,7 @@ rule retrieval_evaluate:
         checkpoint=result_path("retrieval/models/{features}/{loss}/{train}.pt"),
         item_table=retrieval_eval_items,
         captions=retrieval_eval_captions,
+        train_items=retrieval_train_items,
     output:
         metrics=retrieval_eval_outputs("eval", "metrics.parquet"),
         maps=[
@@ -219,6 +220,11 @@ rule retrieval_evaluate:
         code=code_digest("retrieval"),  # re-run when the code it runs changes
         eval_names=list(config["retrieval"]["eval_sets"]),
         split=config["retrieval"]["eval_split"],
+        # no evaluated image may be trained on (datasets that share image files)
+        train_datasets=retrieval_train_datasets,
+        train_sources=retrieval_train_image_sources,
+        train_split=config["retrieval"]["train_split"],
+        eval_sources=retrieval_eval_image_sources(),
         fold_size=config["retrieval"]["fold_size"],
         map_images=config["retrieval"]["map"]["images"],
         map_method=config["retrieval"]["map"]["method"],
@@ -230,6 +236,9 @@ rule retrieval_evaluate:
         "semspace retrieval evaluate --demo {params.demo} --checkpoint {input.checkpoint}"
         " --eval-names {params.eval_names} --items {input.item_table} --captions {input.captions}"
         " --split {params.split} --fold-size {params.fold_size}"
+        " --train-items {input.train_items} --train-datasets {params.train_datasets}"
+        " --train-image-sources {params.train_sources} --train-split {params.train_split}"
+        " --eval-image-sources {params.eval_sources}"
         " --features-name {wildcards.features} --loss {wildcards.loss} --train-name {wildcards.train}"
         " --map-images {params.map_images} --map-method {params.map_method}"
         " --device {params.device} --seed {params.seed} --metrics-out {output.metrics}"

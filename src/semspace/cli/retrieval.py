@@ -121,6 +121,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train-name", required=True, help="label of the training set; zeroshot = no training"
     )
+    p.add_argument(
+        "--train-items",
+        nargs="*",
+        default=[],
+        help="items tables of the training datasets: no evaluated image may be trained on",
+    )
+    p.add_argument(
+        "--train-datasets", nargs="*", default=[], help="name of each --train-items dataset"
+    )
+    p.add_argument(
+        "--train-image-sources",
+        nargs="*",
+        default=[],
+        help="per training dataset, the dataset whose image files it uses (images_from)",
+    )
+    p.add_argument("--train-split", default="train", help="split of --train-items trained on")
+    p.add_argument(
+        "--eval-image-sources",
+        nargs="*",
+        default=[],
+        help="per eval set, the dataset whose image files it uses (images_from)",
+    )
     p.add_argument("--map-images", type=int, default=100, help="images (with captions) in a map")
     p.add_argument(
         "--map-method", choices=["pca", "umap"], default="pca", help="2-D projection of the map"
@@ -283,6 +305,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from semspace.experiments.retrieval import (
         METRICS,
+        check_held_out_of_training,
         evaluate,
         joint_vectors,
         load_paired,
@@ -295,6 +318,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     lists = [args.items, args.captions, args.metrics_out, args.maps_out, args.coords_out]
     if any(len(x) != len(args.eval_names) for x in lists):
         raise ConfigError("evaluate needs one items/captions/metrics/map/coords file per eval set")
+    if not len(args.train_datasets) == len(args.train_items) == len(args.train_image_sources):
+        raise ConfigError(
+            "--train-items, --train-datasets and --train-image-sources differ in length"
+        )
+    train = list(zip(args.train_datasets, args.train_items, args.train_image_sources, strict=True))
+    if train and len(args.eval_image_sources) != len(args.eval_names):
+        raise ConfigError("--eval-image-sources needs one source per eval set")
     model = None
     if args.checkpoint:
         from semspace.experiments.jointspace import load_checkpoint
@@ -304,6 +334,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         data = load_paired([args.items[k]], [args.captions[k]], [args.split])
         if not data.keys:
             raise ConfigError(f"{args.items[k]}: no images in split {args.split!r}")
+        if train:
+            check_held_out_of_training(
+                train, args.train_split, name, data.keys, args.eval_image_sources[k]
+            )
         images, texts = joint_vectors(data, model)
         results = evaluate(images, texts, data.text_item, args.fold_size)
         for direction, r in results.items():

@@ -176,6 +176,37 @@ def check_disjoint_images(
         )
 
 
+def split_keys(items: str | Path, splits: Sequence[str]) -> list[str]:
+    """The item keys of ``splits`` in an items table (features Parquet)."""
+    table = pq.read_table(items, columns=["key", "split"])
+    wanted = set(splits)
+    return [
+        k
+        for k, s in zip(
+            table.column("key").to_pylist(), table.column("split").to_pylist(), strict=True
+        )
+        if s in wanted
+    ]
+
+
+def check_held_out_of_training(
+    train: Sequence[tuple[str, str | Path, str]],
+    train_split: str,
+    held_out_name: str,
+    held_out_keys: Sequence[str],
+    held_out_source: str,
+) -> None:
+    """No evaluated image was trained on. ``train`` holds (dataset, items file, image source) per
+    training dataset; the source is the dataset whose image files it uses (its ``images_from``,
+    else itself). Only datasets of the evaluated set's source can share its images (file names
+    of two sources may coincide without being one image). Raises :class:`SplitOverlapError`."""
+    for name, items, source in train:
+        if source == held_out_source:
+            check_disjoint_images(
+                split_keys(items, [train_split]), held_out_keys, name, held_out_name
+            )
+
+
 # ---------------------------------------------------------------- building features
 
 

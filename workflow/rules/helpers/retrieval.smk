@@ -101,6 +101,19 @@ def retrieval_train_captions(wildcards):
     ]
 
 
+def retrieval_image_source(dataset):
+    """The dataset whose image files `dataset` uses: its `images_from`, else itself."""
+    return dataset_config(dataset).get("images_from") or dataset
+
+
+def retrieval_train_image_sources(wildcards):
+    return [retrieval_image_source(d) for d in retrieval_train_datasets(wildcards)]
+
+
+def retrieval_eval_image_sources():
+    return [retrieval_image_source(d) for d in retrieval_eval_datasets()]
+
+
 def retrieval_eval_datasets():
     return list(config["retrieval"]["eval_sets"].values())
 
