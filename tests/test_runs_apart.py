@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_imagespace_workflow import bare_repo
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -33,12 +34,7 @@ def planned_files(tmp_path: Path, config: str) -> set[str]:
     """Every output, log and benchmark file of a forced dry run of `config` (up to the
     checkpoints, whose later jobs a dry run cannot list), run in a bare folder that sees this
     checkout's workflow, configs and ../shared, so that no result here counts as done."""
-    repo = tmp_path / "repo"
-    repo.mkdir(parents=True)
-    for name in ("workflow", "config", "profiles"):
-        (repo / name).symlink_to(REPO / name)
-    if SHARED.exists():
-        (tmp_path / "shared").symlink_to(SHARED)
+    repo = bare_repo(tmp_path)
     env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
     result = subprocess.run(
         [
