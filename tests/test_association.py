@@ -3,6 +3,9 @@ Falcon."""
 
 from __future__ import annotations
 
+import csv
+import html
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -194,6 +197,16 @@ def rounds_table(finals: dict[tuple[int, int], str], rounds: int = 2) -> pa.Tabl
         for r in range(rounds + 1)
     ]
     return pa.Table.from_pylist(rows, schema=A.ROUNDS_SCHEMA)
+
+
+def test_examples_rows_pair_each_caption_with_its_last_round():
+    table = rounds_table({(0, 0): "a", (0, 1): "b", (1, 0): "c", (2, 0): "d"})
+    rows = A.examples_rows(table, n_images=2, rounds=2)
+    assert rows == [
+        {"image": 0, "coco_id": 100, "caption": 0, "text": "older 0", "association": "a"},
+        {"image": 0, "coco_id": 100, "caption": 1, "text": "older 0", "association": "b"},
+        {"image": 1, "coco_id": 101, "caption": 0, "text": "older 0", "association": "c"},
+    ]
 
 
 def space_prefixed_tokenize(text: str) -> list[str]:
@@ -404,6 +417,14 @@ def check_cli_generate_and_merge(tmp_path, tiny_lm_dir):
         str(outs["sets"]),
         "--stats",
         str(outs["stats"]),
+        "--examples",
+        str(tmp_path / "examples.csv"),
+        "--examples-html",
+        str(tmp_path / "examples.html"),
+        "--n-examples",
+        "2",
+        "--demo",
+        "true",
     ]
     assert main(argv) == 0
     assoc = pq.read_table(outs["assoc"])
@@ -414,6 +435,16 @@ def check_cli_generate_and_merge(tmp_path, tiny_lm_dir):
         if r == 2
     ]
     assert [f.startswith(row["text"]) for f, row in zip(finals, rows)] == [True] * 5
+    # the examples: the first two images' three captions, in full in the CSV and in the HTML
+    with open(tmp_path / "examples.csv", newline="") as fh:
+        examples = list(csv.DictReader(fh))
+    assert [(e["image"], e["coco_id"], e["caption"], e["text"]) for e in examples] == [
+        (str(r["image"]), str(r["coco_id"]), str(r["caption"]), r["text"]) for r in rows[:3]
+    ]
+    assert [e["association"] for e in examples] == finals[:3]
+    page = (tmp_path / "examples.html").read_text()
+    assert "<table>" in page and "demo: random tiny models" in page
+    assert all(html.escape(f) in page for f in finals[:3])
     sets = pq.read_table(outs["sets"])
     from transformers import AutoTokenizer
 

@@ -93,6 +93,19 @@ def test_inline_tables_need_an_html_result_and_twins():
     assert B.check_inline_tables(results, categories, ["vwsd", "syntax"]) == []
 
 
+def test_every_result_needs_a_label():
+    results = {
+        "r/a.png": {"labels": "{'result': 'map'}"},
+        "r/b.png": {"labels": "None"},
+        "r/c.html": {},
+    }
+    categories = {"E2 Retrieval": {"maps": ["r/a.png", "r/b.png"], "table": ["r/c.html"]}}
+    assert B.check_labels(results, categories) == [
+        "E2 Retrieval: r/b.png has no label (the side bar shows its path)",
+        "E2 Retrieval: r/c.html has no label (the side bar shows its path)",
+    ]
+
+
 def test_table_page_needs_rows_and_the_demo_note():
     table = T.Table(columns=T.columns_of([{"a": 1}]), rows=[{"a": 1}], caption="E1", demo=True)
     page = T.to_html(T.demo_title("metrics", True), [table])
@@ -165,12 +178,6 @@ def demo_report(request: pytest.FixtureRequest) -> tuple[Path, subprocess.Comple
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="make report-check finds (2026-12-02 demo): E5's association_examples.csv has no "
-    "HTML twin (workflow/rules/associate.smk); E2 maps, E4 confusion/UMAPs and E1 ranking shown "
-    "at 87-97 % of their width, as the side bar is as wide as the result paths (no labels)",
-)
 def test_demo_report_shows_every_table_inline(demo_report):
     repo, checked = demo_report
     assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-4000:]
@@ -192,6 +199,9 @@ def test_demo_report_shows_every_table_inline(demo_report):
     assert len(images) == sum(r["mime_type"].startswith("image/") for r in results.values())
     for view in images:
         assert view["rect"]["width"] >= B.MIN_SCALE * view["natural"][0], view
+    # and no table is wider than the pane (none scrolls sideways)
+    for view in views:
+        assert B.judge_view(view) == ([], []), view
     assert (out / "landing.png").stat().st_size > 0
     assert len(list(out.glob("*.png"))) == len(views) + 1
     # and the checker would see E1's metrics registered only as Markdown (a download link)

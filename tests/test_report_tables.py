@@ -102,6 +102,11 @@ def test_html_is_self_contained_with_caption_cells_and_footnotes(tmp_path):
     ]
     assert "<code>c</code>" in text and "Footnote one." in text
     assert T.html_path(tmp_path / "metrics.md").name == "metrics.html"
+    # without a title the page is headed by the caption, shown once
+    T.write_table(_table(demo=True), html_out=tmp_path / "u.html")
+    untitled = (tmp_path / "u.html").read_text()
+    assert "<h1>demo: random tiny models — Caption <code>c</code></h1>" in untitled
+    assert "<caption>" not in untitled
 
 
 def test_html_page_names_a_single_table_once():

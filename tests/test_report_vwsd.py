@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pyarrow as pa
 
@@ -41,6 +42,20 @@ def test_correctness_keeps_the_phrase_text_beside_the_phrase_prompt(tmp_path):
     assert parsed[1] == ["0", "bank", "bank river", "1", "0"]
     assert parsed[2] == ["1", "mole", "mole animal", "", "1"]  # unscored stays empty
     assert html.name == "correctness.html" and "<td>bank river</td>" in html.read_text()
+
+
+def test_correctness_html_has_a_table_per_gloss_prompt(tmp_path):
+    """The HTML splits the hit columns: the gloss-less prompts, then each gloss prompt with a
+    column per strategy, every table with the item columns and all items."""
+    page = R.write_correctness(_items(), tmp_path / "correctness.csv", demo=True).read_text()
+    tables = re.findall(r"<table>(.*?)</table>", page, re.DOTALL)
+    headings = [re.findall(r"<th>(.*?)</th>", t) for t in tables]
+    assert headings == [["item", "target", "phrase", "phrase"], ["item", "target", "phrase", "wup"]]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", t) for t in tables]
+    assert cells[0] == ["0", "bank", "bank river", "1", "1", "mole", "mole animal", "–"]
+    assert cells[1] == ["0", "bank", "bank river", "0", "1", "mole", "mole animal", "1"]
+    assert "prompt <code>definition</code> by gloss strategy" in tables[1]
+    assert page.count("demo: random tiny models") >= 3  # page title and each caption
 
 
 def test_metrics_written_as_markdown_csv_and_html(tmp_path):

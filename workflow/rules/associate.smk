@@ -54,11 +54,13 @@ rule associate_merge:
         texts=result_path("imagespace/llm/association_texts.parquet"),
         tokensets=result_path("imagespace/llm/tokensets.parquet"),
         stats=result_path("imagespace/llm/token_statistics.parquet"),
-        examples=report(
-            result_path("imagespace/llm/association_examples.csv"),
+        examples=result_path("imagespace/llm/association_examples.csv"),
+        examples_html=report(
+            result_path("imagespace/llm/association_examples.html"),
             caption="../report/association_examples.rst",
             category="E5 Semantic space",
             subcategory="LLM associations",
+            labels={"result": "examples"},
         ),
     log:
         log_path("association/merge.log"),
@@ -71,9 +73,11 @@ rule associate_merge:
         rounds=lookup(dpath="imagespace/llm/rounds", within=config),
         limit=lookup(dpath="imagespace/llm/limit_images", within=config),
         n_examples=lookup(dpath="imagespace/llm/report_examples", within=config),
+        demo=lookup(dpath="demo_models", within=config),
     shell:
         "semspace associate merge --captions {input.captions} --model {input.model}"
         " --shard-files {input.shards} --limit-images {params.limit} --rounds {params.rounds}"
         " --associations {output.associations} --texts {output.texts}"
         " --tokensets {output.tokensets} --stats {output.stats}"
-        " --examples {output.examples} --n-examples {params.n_examples} > {log} 2>&1"
+        " --examples {output.examples} --examples-html {output.examples_html}"
+        " --n-examples {params.n_examples} --demo {params.demo} > {log} 2>&1"

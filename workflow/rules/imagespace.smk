@@ -201,6 +201,7 @@ rule imagespace_report:
             caption="../report/imagespace_tables.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "all tables"},
         ),
         stats_csv=result_path("imagespace/{branch}/report/stats.csv"),
         stats=report(
@@ -208,6 +209,7 @@ rule imagespace_report:
             caption="../report/imagespace_stats.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "token sets"},
         ),
         distances_csv=result_path("imagespace/{branch}/report/distances.csv"),
         distances=report(
@@ -215,6 +217,7 @@ rule imagespace_report:
             caption="../report/imagespace_distances.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "distances"},
         ),
         eigen_csv=result_path("imagespace/{branch}/report/eigen.csv"),
         eigen=report(
@@ -222,6 +225,7 @@ rule imagespace_report:
             caption="../report/imagespace_eigen.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "eigenvalues"},
         ),
         neighbours_csv=result_path("imagespace/{branch}/report/neighbours.csv"),
         neighbours=report(
@@ -229,24 +233,28 @@ rule imagespace_report:
             caption="../report/imagespace_neighbours.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "neighbours"},
         ),
         mds_map=report(
             result_path("imagespace/{branch}/report/mds_map.png"),
             caption="../report/imagespace_mds_map.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "MDS map"},
         ),
         token_counts=report(
             result_path("imagespace/{branch}/report/token_counts.png"),
             caption="../report/imagespace_token_counts.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "token counts"},
         ),
         pairs=report(
             result_path("imagespace/{branch}/report/symdiff_intersection.png"),
             caption="../report/imagespace_symdiff_intersection.rst",
             category="E5 Semantic space",
             subcategory="{branch}",
+            labels={"result": "symdiff and intersection"},
         ),
     log:
         log_path("imagespace/report_{branch}.log"),

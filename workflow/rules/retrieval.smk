@@ -203,8 +203,13 @@ rule retrieval_evaluate:
                 caption="../report/retrieval_map.rst",
                 category="E2 Retrieval",
                 subcategory="maps",
+                labels={
+                    "result": f"{eval_set}: {{features}}, {{loss}} loss, trained on {{train}}"
+                },
             )
-            for path in retrieval_eval_outputs("maps", "png")
+            for eval_set, path in zip(
+                config["retrieval"]["eval_sets"], retrieval_eval_outputs("maps", "png")
+            )
         ],
         coords=retrieval_eval_outputs("maps", "coords.parquet"),
     log:
@@ -257,8 +262,12 @@ rule retrieval_evaluate_zeroshot:
                 caption="../report/retrieval_map.rst",
                 category="E2 Retrieval",
                 subcategory="maps",
+                labels={"result": f"{eval_set}: CLIP zero-shot"},
             )
-            for path in retrieval_zeroshot_outputs("maps", "png")
+            for eval_set, path in zip(
+                config["retrieval"]["eval_sets"],
+                retrieval_zeroshot_outputs("maps", "png"),
+            )
         ],
         coords=retrieval_zeroshot_outputs("maps", "coords.parquet"),
     log:
@@ -297,6 +306,7 @@ rule retrieval_table:
             caption="../report/retrieval_table.rst",
             category="E2 Retrieval",
             subcategory="table",
+            labels={"result": "table"},
         ),
         parquet=result_path("retrieval/table.parquet"),
     log:

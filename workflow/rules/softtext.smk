@@ -130,22 +130,26 @@ rule softtext_report:
             result_path("softtext/{dataset}/{model}/table.html"),
             caption="../report/softtext_table.rst",
             category="E4 Soft text",
+            labels={"result": "table, {dataset}, {model}"},
         ),
         table_csv=result_path("softtext/{dataset}/{model}/table.csv"),
         confusion=report(
             result_path("softtext/{dataset}/{model}/confusion.png"),
             caption="../report/softtext_confusion.rst",
             category="E4 Soft text",
+            labels={"result": "confusion matrix, {dataset}, {model}"},
         ),
         umap_hard=report(
             result_path("softtext/{dataset}/{model}/umap_hard.png"),
             caption="../report/softtext_umap_hard.rst",
             category="E4 Soft text",
+            labels={"result": "UMAP, hard prompts, {dataset}, {model}"},
         ),
         umap_soft=report(
             result_path("softtext/{dataset}/{model}/umap_soft.png"),
             caption="../report/softtext_umap_soft.rst",
             category="E4 Soft text",
+            labels={"result": "UMAP, soft prompts, {dataset}, {model}"},
         ),
     log:
         log_path("softtext/{dataset}/{model}/report.log"),

@@ -203,14 +203,15 @@ rule syntax_relevance:
         images=syntax_images,
         model=syntax_relevance_model,
     output:
-        report(
-            expand(
-                result_path("syntax/{{dataset}}/{{model}}/relevance/pair_{i}.png"),
-                i=range(len(syntax_relevance_figures())),
-            ),
-            caption="../report/syntax_relevance.rst",
-            category="E3 Syntax",
-        ),
+        [
+            report(
+                result_path(f"syntax/{{dataset}}/{{model}}/relevance/pair_{i}.png"),
+                caption="../report/syntax_relevance.rst",
+                category="E3 Syntax",
+                labels={"result": f"relevance, pair {i}, {{dataset}}, {{model}}"},
+            )
+            for i in range(len(syntax_relevance_figures()))
+        ],
     log:
         log_path("syntax/{dataset}/{model}/relevance.log"),
     benchmark:
@@ -246,21 +247,19 @@ rule syntax_table:
         tokens=result_path("syntax/{dataset}/{model}/tokens.parquet"),
         counts=result_path("syntax/{dataset}/counts.json"),
     output:
-        md=report(
-            result_path("syntax/{dataset}/{model}/table.md"),
-            caption="../report/syntax_table.rst",
-            category="E3 Syntax",
-        ),
+        md=result_path("syntax/{dataset}/{model}/table.md"),
         csv=result_path("syntax/{dataset}/{model}/table.csv"),
         html=report(
             result_path("syntax/{dataset}/{model}/table.html"),
             caption="../report/syntax_table.rst",
             category="E3 Syntax",
+            labels={"result": "table, {dataset}, {model}"},
         ),
         loss=report(
             result_path("syntax/{dataset}/{model}/loss.png"),
             caption="../report/syntax_loss.rst",
             category="E3 Syntax",
+            labels={"result": "training loss, {dataset}, {model}"},
         ),
     log:
         log_path("syntax/{dataset}/{model}/table.log"),

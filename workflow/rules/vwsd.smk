@@ -96,6 +96,7 @@ rule vwsd_metrics:
             result_path("vwsd/metrics.html"),
             caption="../report/vwsd_metrics.rst",
             category="E1 Visual WSD",
+            labels={"result": "metrics"},
         ),
     log:
         log_path("vwsd/metrics.log"),
@@ -122,12 +123,14 @@ rule vwsd_figure:
             result_path("vwsd/{split}/{model}/ranking.png"),
             caption="../report/vwsd_ranking.rst",
             category="E1 Visual WSD",
+            labels={"result": "ranking, {split}, {model}"},
         ),
         correctness=result_path("vwsd/{split}/{model}/correctness.csv"),
         correctness_html=report(
             result_path("vwsd/{split}/{model}/correctness.html"),
             caption="../report/vwsd_correctness.rst",
             category="E1 Visual WSD",
+            labels={"result": "correctness, {split}, {model}"},
         ),
     log:
         log_path("vwsd/{split}/{model}/figure.log"),

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import logging
 
-from semspace.cli import add_runtime_args, optional_int
+from semspace.cli import add_demo_arg, add_runtime_args, optional_int
 from semspace.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument(
         "--examples", default=None, help="out: CSV of the first images' captions and associations"
     )
+    merge.add_argument(
+        "--examples-html", default=None, help="out: the same rows as an HTML table (the report)"
+    )
     merge.add_argument("--n-examples", type=int, default=5, help="images in --examples")
+    add_demo_arg(merge)
     merge.set_defaults(func=_merge)
 
 
@@ -139,7 +143,9 @@ def _merge(args: argparse.Namespace) -> int:
 
     from semspace.experiments import association as A
     from semspace.experiments.tokensets import stats_table
-    from semspace.io import write_parquet, write_text
+    from semspace.io import write_parquet
+    from semspace.report.imagespace import examples_table
+    from semspace.report.tables import write_table
     from semspace.schemas import TOKENSETS
 
     items = A.captions_of_shard(A.read_captions(args.captions), 1, 0, args.limit_images)
@@ -150,8 +156,13 @@ def _merge(args: argparse.Namespace) -> int:
     write_parquet(tokensets, args.tokensets, TOKENSETS)
     if args.texts:
         write_parquet(A.association_texts_table(table, args.rounds), args.texts, A.IMAGE_TEXTS)
-    if args.examples:
-        write_text(A.examples_csv(table, args.n_examples, args.rounds), args.examples)
+    if args.examples or args.examples_html:
+        examples = A.examples_rows(table, args.n_examples, args.rounds)
+        write_table(
+            examples_table(examples, args.rounds, args.demo),
+            csv_path=args.examples,
+            html_out=args.examples_html,
+        )
     if args.stats:
         stats = A.association_statistics(table, tokenizer.tokenize, args.rounds)
         write_parquet(stats_table(stats), args.stats)

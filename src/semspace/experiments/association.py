@@ -473,28 +473,26 @@ def association_texts_table(table: pa.Table, rounds: int = ROUNDS, join: str = J
     )
 
 
-def examples_csv(table: pa.Table, n_images: int = 5, rounds: int = ROUNDS) -> str:
-    """CSV of the first ``n_images`` images: each caption and its association (last round)."""
-    import csv
-    import io
+#: The columns of the examples table, in order.
+EXAMPLE_COLUMNS = ("image", "coco_id", "caption", "text", "association")
 
+
+def examples_rows(table: pa.Table, n_images: int = 5, rounds: int = ROUNDS) -> list[dict[str, Any]]:
+    """The first ``n_images`` images' captions, each with its text (round 0) and its
+    association (round ``rounds``), ordered by image and caption."""
     cols = table.to_pydict()
     first: dict[tuple[int, int], dict[str, Any]] = {}
-    images = sorted(set(cols["image"]))[:n_images]
-    keep = set(images)
+    keep = set(sorted(set(cols["image"]))[:n_images])
     for i, k, c, r, t in zip(
         cols["image"], cols["coco_id"], cols["caption"], cols["round"], cols["text"]
     ):
         if i in keep and r in (0, rounds):
-            row = first.setdefault((i, c), {"image": i, "coco_id": k, "caption": c})
+            row = first.setdefault(
+                (i, c),
+                {"image": i, "coco_id": k, "caption": c, "text": None, "association": None},
+            )
             row["text" if r == 0 else "association"] = t
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, ["image", "coco_id", "caption", "text", "association"], lineterminator="\n"
-    )
-    writer.writeheader()
-    writer.writerows(first[key] for key in sorted(first))
-    return buf.getvalue()
+    return [first[key] for key in sorted(first)]
 
 
 #: One association text per image (its captions' final texts joined).

@@ -170,6 +170,20 @@ def check_inline_tables(
     return problems
 
 
+def check_labels(
+    results: Mapping[str, Any], categories: Mapping[str, Mapping[str, Sequence[str]]]
+) -> list[str]:
+    """Results registered without ``labels=``: the side bar then lists their paths, is as wide
+    as the longest one, and narrows the pane that shows the figures (below their printed
+    size)."""
+    return [
+        f"{name}: {key} has no label (the side bar shows its path)"
+        for name, category in categories.items()
+        for key in results_in(category)
+        if results[key].get("labels") in (None, "", "None", "null", {})
+    ]
+
+
 def check_table_page(dom: str, demo: bool) -> list[str]:
     """Problems of one rendered HTML table page: no table with body rows, or (demo) no demo
     note in its title or captions."""
@@ -404,6 +418,7 @@ def check_report(
         or (figures and results[key]["mime_type"].startswith("image/"))
     ]
     check.problems += check_inline_tables(results, categories, experiments)
+    check.problems += check_labels(results, categories)
     with tempfile.TemporaryDirectory(prefix="report-check-") as tmp:
         viewer = Path(tmp) / "view.html"
         viewer.write_text(_inject(report.read_text(encoding="utf-8"), _VIEW_SCRIPT), "utf-8")

@@ -312,6 +312,32 @@ def write_tables(
     return [*written, out / "tables.md", out / "tables.html"]
 
 
+EXAMPLE_COLUMNS = (
+    T.Column("image", kind="int"),
+    T.Column("coco_id", "COCO id", kind="int"),
+    T.Column("caption", kind="int"),
+    T.Column("text", "caption text", kind="text"),
+    T.Column("association", "association (last round)", kind="text"),
+)
+
+
+EXAMPLES_NOTE = (
+    "image: the position in the captions table; caption: the caption's number within its "
+    "image. Each round continues the previous one, so an association begins with its caption."
+)
+
+
+def examples_table(rows: Sequence[dict[str, Any]], rounds: int, demo: bool = False) -> T.Table:
+    """The LLM association examples (``association.examples_rows``) as a report table."""
+    return T.Table(
+        list(rows),
+        EXAMPLE_COLUMNS,
+        f"E5 LLM associations of the first images' captions ({rounds} rounds)",
+        (EXAMPLES_NOTE,),
+        demo,
+    )
+
+
 # ---------------------------------------------------------------- figures
 
 

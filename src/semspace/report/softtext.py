@@ -150,7 +150,7 @@ def plot_confusion(
     fig, axes = plt.subplots(
         n_rows,
         max(n_cols, 1),
-        figsize=(T.FIGURE_WIDTH_IN, (side + 0.35) * n_rows + (0.4 if demo else 0.1)),
+        figsize=(T.FIGURE_WIDTH_IN, (side + 0.35) * n_rows + 0.4),
         squeeze=False,
         layout="constrained",
     )
@@ -175,8 +175,10 @@ def plot_confusion(
         bar = fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6)
         bar.set_label("share of the true class's images (numbers: counts)", fontsize=9)
         bar.ax.tick_params(labelsize=8)
-    if demo:
-        fig.suptitle(T.DEMO_NOTE, fontsize=10)
+    fig.suptitle(
+        T.demo_title("E4 confusion matrix of each prompt (accuracy in brackets)", demo),
+        fontsize=10,
+    )
     _save(fig, out)
 
 

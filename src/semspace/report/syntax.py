@@ -156,20 +156,21 @@ def plot_losses(logs: dict[str, Sequence[float]], out: str | Path, demo: bool = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    smoothed = False
     for name, losses in sorted(logs.items()):
         y = np.asarray(losses, np.float64)
         if len(y) >= 10:
             y = np.convolve(y, np.ones(10) / 10, mode="valid")
+            smoothed = True
         ax.plot(np.arange(len(y)), y, label=name)
     ax.set_xlabel("step")
-    ax.set_ylabel("contrastive loss")
-    ax.legend(fontsize=8)
-    if demo:
-        ax.set_title(T.DEMO_NOTE, fontsize=9)
+    ax.set_ylabel("contrastive loss" + (" (mean of 10 steps)" if smoothed else ""))
+    ax.legend(fontsize=8, title="fine-tuning run", title_fontsize=8)
+    ax.set_title(T.demo_title("E3 fine-tuning loss per step", demo), fontsize=10)
     fig.tight_layout()
     with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(tmp, format="png", dpi=T.FIGURE_DPI)
     plt.close(fig)
 
 

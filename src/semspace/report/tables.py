@@ -293,7 +293,8 @@ def write_table(
     html_out: str | Path | None = None,
     title: str = "",
 ) -> list[Path]:
-    """Write the table to each path given (Markdown, CSV, HTML); returns the paths written."""
+    """Write the table to each path given (Markdown, CSV, HTML; the HTML page headed by
+    ``title``, by default the caption); returns the paths written."""
     written = []
     if md is not None:
         write_text(to_markdown(table), md)
@@ -302,6 +303,7 @@ def write_table(
         write_text(to_csv(table), csv_path)
         written.append(Path(csv_path))
     if html_out is not None:
-        write_text(to_html(demo_title(title, table.demo), [table]), html_out)
+        # the page's heading is the table's caption unless a title is given
+        write_text(to_html(demo_title(title or table.caption, table.demo), [table]), html_out)
         written.append(Path(html_out))
     return written

@@ -144,26 +144,53 @@ def correctness_rows(items: pa.Table) -> tuple[list[dict[str, object]], list[str
     return [{**{c: None for c in columns}, **e} for e in table.values()], columns
 
 
+ITEM_COLUMNS = (
+    T.Column("item", kind="int"),
+    T.Column("target", kind="text"),
+    T.Column("phrase", kind="text"),
+)
+CORRECTNESS_NOTE = "1 = gold image ranked first, 0 = not, – = not scored (gold image missing)."
+
+
 def correctness_report(items: pa.Table, demo: bool = False) -> T.Table:
+    """Every hit column in one table (the CSV's rows and columns)."""
     rows, hits = correctness_rows(items)
-    columns = [
-        T.Column("item", kind="int"),
-        T.Column("target", kind="text"),
-        T.Column("phrase", kind="text"),
-    ]
-    columns += [T.Column(h, kind="int") for h in hits]
-    note = "1 = gold image ranked first, 0 = not, – = not scored (gold image missing)."
-    return T.Table(rows, columns, "E1: per-item correctness", (note,), demo)
+    columns = [*ITEM_COLUMNS, *(T.Column(h, kind="int") for h in hits)]
+    return T.Table(rows, columns, "E1: per-item correctness", (CORRECTNESS_NOTE,), demo)
+
+
+def correctness_tables(items: pa.Table, demo: bool = False) -> list[T.Table]:
+    """The same rows, one table per prompt for the gloss prompts (a column per gloss strategy)
+    after one of the prompts without a gloss: 14 hit columns side by side would scroll
+    sideways in the report."""
+    rows, _ = correctness_rows(items)
+    groups: dict[str | None, list[T.Column]] = {}
+    pairs = items.select(["prompt", "strategy"]).to_pylist()
+    for prompt, strategy in dict.fromkeys((r["prompt"], r["strategy"]) for r in pairs):
+        glossless = strategy == NO_STRATEGY
+        groups.setdefault(None if glossless else prompt, []).append(
+            T.Column(hit_column(prompt, strategy), prompt if glossless else strategy, "int")
+        )
+    tables = []
+    for prompt, hits in sorted(groups.items(), key=lambda g: g[0] is not None):
+        caption = (
+            "E1: per-item correctness, prompts without a gloss"
+            if prompt is None
+            else f"E1: per-item correctness, prompt `{prompt}` by gloss strategy"
+        )
+        tables.append(T.Table(rows, [*ITEM_COLUMNS, *hits], caption, (), demo))
+    return tables
 
 
 def write_correctness(items: pa.Table, csv_path: str | Path, demo: bool = False) -> Path:
-    """The correctness CSV and its HTML beside it; returns the HTML path."""
+    """The correctness CSV (every hit column) and its HTML beside it (a table per gloss
+    prompt); returns the HTML path."""
     from semspace.io import write_text
 
-    table = correctness_report(items, demo)
-    write_text(T.to_csv(table), csv_path)
+    write_text(T.to_csv(correctness_report(items, demo)), csv_path)
     out = T.html_path(csv_path)
-    write_text(T.to_html(table.full_caption, [table]), out)
+    title = T.demo_title("E1: per-item correctness", demo)
+    write_text(T.to_html(title, [CORRECTNESS_NOTE, *correctness_tables(items, demo)]), out)
     return out
 
 
