@@ -120,3 +120,45 @@ def test_every_config_names_its_own_run(config):
     ]
     assert run_name(config) not in {run_name(o) for o in others if o != "config.yaml"}
     assert run_name(config) != run_name("config.yaml")
+
+
+def _files_of_run(repo: Path, run: str) -> dict[str, tuple[int, int]]:
+    """Each file of a run's folders and the demo's resources: its size and mtime (ns)."""
+    folders = [repo / d / run for d in RUN_FOLDERS] + [repo / "resources" / "demo"]
+    return {
+        str(p.relative_to(repo)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _jobs_to_run(repo: Path, env: dict[str, str]) -> str:
+    """What `make demo`'s snakemake would still run (its dry run's job counts)."""
+    from test_workflow import snakemake as demo_snakemake
+
+    out = demo_snakemake(repo, env, "--dry-run").stdout
+    return out[out.find("Job stats:") :] if "Job stats:" in out else "nothing"
+
+
+@pytest.mark.slow
+def test_coco_real_after_the_demo_changes_none_of_its_files(demo_run, demo_env):
+    """The issue's acceptance, run as the README says: `make demo`, then `snakemake --cores 2
+    --configfile=config/coco-real.yaml` from the repository root; the demo's files are as they
+    were, and the demo has nothing more (or less) to do than before."""
+    if not (SHARED / "data" / "coco-karpathy-test" / "captions.json").is_file():
+        pytest.skip("config/coco-real.yaml needs ../shared/data/coco-karpathy-test")
+    shared = demo_run.parent / "shared"
+    if not shared.exists():
+        shared.symlink_to(SHARED)
+    before = _files_of_run(demo_run, "demo")
+    todo = _jobs_to_run(demo_run, demo_env)
+    command = ["snakemake", "--cores", "2", "--configfile=config/coco-real.yaml"]
+    ran = subprocess.run(
+        command, cwd=demo_run, env=demo_env, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert (demo_run / "results/coco-real/imagespace/coco/report/tables.html").is_file()
+    after = _files_of_run(demo_run, "demo")
+    assert after == before, sorted(set(after.items()) ^ set(before.items()))[:10]
+    assert _jobs_to_run(demo_run, demo_env) == todo
