@@ -81,7 +81,7 @@ report-check: report
 	$(BIN)/python scripts/report-check.py --config $(CONFIG) --figures
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20  # the slowest tests: CI must stay under 35 min
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
