@@ -473,10 +473,6 @@ def association_texts_table(table: pa.Table, rounds: int = ROUNDS, join: str = J
     )
 
 
-#: The columns of the examples table, in order.
-EXAMPLE_COLUMNS = ("image", "coco_id", "caption", "text", "association")
-
-
 def examples_rows(table: pa.Table, n_images: int = 5, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """The first ``n_images`` images' captions, each with its text (round 0) and its
     association (round ``rounds``), ordered by image and caption."""
