@@ -252,6 +252,18 @@ def test_retrieval_map_names_projection(tmp_path, drawn, method):
     assert ("UMAP" if method == "umap" else "principal component") in ax.get_xlabel()
 
 
+def test_retrieval_map_title_keeps_a_long_setting_on_one_line(tmp_path, drawn):
+    """A demo map's long setting is not split mid-name: the demo note gets a line of its own."""
+    coords = np.random.default_rng(5).normal(size=(20, 2))
+    title = rr.map_title("clip", "sum", "flickr30k_entities", "flickr30k")
+    rr.draw_map(coords, ["image"] * 10 + ["text"] * 10, list(range(10)) * 2, title,
+                str(tmp_path / "m.png"), demo=True, method="pca")  # fmt: skip
+    (fig,) = drawn
+    check_legible(fig)
+    lines = fig.axes[0].get_title().split("\n")
+    assert lines[:2] == [T.DEMO_NOTE, title]
+
+
 # ---------------------------------------------------------------- E5
 
 
@@ -394,3 +406,24 @@ def test_umap_figure_names_each_class_once_among_many_texts(tmp_path, drawn):
     check_legible(fig)
     ax_txt = fig.axes[1]
     assert sorted(t.get_text() for t in ax_txt.texts) == sorted(names)
+
+
+def test_umap_figure_keeps_class_names_of_one_cluster_apart(tmp_path, drawn):
+    """Soft prompts of several classes in one cluster (as in the demo's soft UMAP): their names
+    are moved apart, none on top of another, each still tied to its stars."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 6)
+    text_classes = np.repeat(np.arange(10), 9)
+    centres = np.where(text_classes[:, None] < 7, 0.0, 5.0 + text_classes[:, None])
+    text_xy = centres + rng.normal(size=(90, 2)) * 0.05
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "x"]
+    rp.plot_umap(rng.normal(size=(60, 2)), labels, text_xy, text_classes, names, "cifar10",
+                 tmp_path / "u.png")  # fmt: skip
+    (fig,) = drawn
+    check_legible(fig)
+    renderer = _renderer(fig)
+    boxes = [Text.get_window_extent(t, renderer) for t in fig.axes[1].texts]  # without leaders
+    assert len(boxes) == 10
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), ("class names overlap", a, b)

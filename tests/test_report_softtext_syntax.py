@@ -43,9 +43,10 @@ def test_syntax_tables_write_html_beside_markdown(tmp_path):
         "| bracket | 2 | m | 101 | 76.24 | 76.24 |" in md
         and "| bracket | 3 | 12.3 | 20 | 0 | 4 |" in md
     )
-    assert "- pairs: 1234" in md
+    assert "| pairs | 1234 |" in md  # the data counts as a table, not a list
     page = html.read_text()
-    assert page.count("<table>") == 2 and '<td class="num">76.24</td>' in page
+    assert page.count("<table>") == 3 and '<td class="num">76.24</td>' in page
+    assert '<td>pairs</td><td class="num">1234</td>' in page.replace("\n", "")
     assert "76.2376237" in (tmp_path / "accuracy.csv").read_text()
 
 

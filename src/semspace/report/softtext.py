@@ -217,6 +217,7 @@ def plot_umap(
     )
     # one star a class reads at 160 pt²; a template set (~9 a class) would cover its panel
     star_size = 160 if len(text_xy) <= 2 * len(class_names) else 60
+    class_labels: list = []
     for c, name in enumerate(class_names):
         dots = image_labels == c
         ax_img.scatter(
@@ -230,7 +231,13 @@ def plot_umap(
         if stars.any():  # the class named once, at its star nearest the class's median
             xy = text_xy[stars]
             x, y = xy[np.argmin(np.linalg.norm(xy - np.median(xy, axis=0), axis=1))]
-            ax_txt.annotate(name, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
+            class_labels.append(
+                ax_txt.annotate(
+                    name, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0,
+                                "shrinkB": 3},
+                )
+            )  # fmt: skip
     for ax, what in ((ax_img, f"images ({len(image_xy)})"), (ax_txt, f"texts ({len(text_xy)})")):
         ax.set_title(what, fontsize=10)
         ax.set_xlabel("UMAP 1", fontsize=9)
@@ -249,7 +256,70 @@ def plot_umap(
     )
     lines = [*textwrap.wrap(T.demo_title(title, demo), 95), *textwrap.wrap(note, 95)]
     fig.suptitle("\n".join(lines), fontsize=10)
+    spread_labels(fig, class_labels)
     _save(fig, out)
+
+
+def spread_labels(fig: object, labels: Sequence, gap_px: float = 2.0, rounds: int = 3) -> None:
+    """Move point labels (annotations offset in points) vertically until no two overlap.
+
+    Classes whose texts lie close together (the demo's soft prompts) put their names on top of
+    each other. Overlapping labels are merged into groups, each group stacked around the mean
+    height of its labels (lowest label lowest) and kept inside its axes; groups that then
+    overlap are merged again. A leader line keeps each name tied to its star. The layout is
+    drawn again after each round because constrained layout may move the axes a little.
+    """
+    if len(labels) < 2:
+        return
+    from matplotlib.text import Text
+
+    px_to_pt = 72.0 / fig.dpi  # type: ignore[attr-defined]
+    for _ in range(rounds):
+        fig.canvas.draw()  # type: ignore[attr-defined]
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        # the text alone: an annotation's own extent includes its leader line
+        boxes = [Text.get_window_extent(a, renderer) for a in labels]
+        frame = labels[0].axes.get_window_extent(renderer)
+        groups = [[i] for i in range(len(labels))]
+        placed = list(boxes)
+        while True:
+            for group in groups:
+                _stack(group, boxes, placed, frame, gap_px)
+            pair = _overlapping_groups(groups, placed)
+            if pair is None:
+                break
+            a, b = pair
+            groups[a] += groups.pop(b)
+        if all(abs(p.y0 - b.y0) < 0.5 for p, b in zip(placed, boxes, strict=True)):
+            return
+        for label, box, target in zip(labels, boxes, placed, strict=True):
+            dx, dy = label.xyann
+            label.xyann = (dx, dy + (target.y0 - box.y0) * px_to_pt)
+
+
+def _stack(group: list[int], boxes: list, placed: list, frame: object, gap_px: float) -> None:
+    """Place the labels of one group one above another, centred on their mean height and
+    inside ``frame``; a group of one keeps its own place."""
+    if len(group) == 1:
+        placed[group[0]] = boxes[group[0]]
+        return
+    order = sorted(group, key=lambda i: (boxes[i].y0 + boxes[i].y1) / 2)
+    heights = [boxes[i].height for i in order]
+    total = sum(heights) + gap_px * (len(order) - 1)
+    centre = float(np.mean([(boxes[i].y0 + boxes[i].y1) / 2 for i in order]))
+    bottom = min(max(centre - total / 2, frame.y0), frame.y1 - total)  # type: ignore[attr-defined]
+    for i, height in zip(order, heights, strict=True):
+        placed[i] = boxes[i].translated(0, bottom - boxes[i].y0)
+        bottom += height + gap_px
+
+
+def _overlapping_groups(groups: list[list[int]], placed: list) -> tuple[int, int] | None:
+    """The first two groups with labels on top of each other, if any."""
+    for a in range(len(groups)):
+        for b in range(a + 1, len(groups)):
+            if any(placed[i].overlaps(placed[j]) for i in groups[a] for j in groups[b]):
+                return a, b
+    return None
 
 
 def _save(fig: object, out: str | Path) -> None:

@@ -111,6 +111,18 @@ def tokens_report(tokens: pa.Table, demo: bool = False) -> T.Table:
     )
 
 
+def data_report(counts: dict, demo: bool = False) -> T.Table:
+    """The data counts (sentences, trees, frames, pairs) as a two-column table."""
+    rows = [{"quantity": k, "count": v} for k, v in counts.items()]
+    return T.Table(
+        rows,
+        [T.Column("quantity"), T.Column("count", kind="int")],
+        "Data: sentences, readings and pairs",
+        (),
+        demo,
+    )
+
+
 def write_tables(
     accuracy: pa.Table,
     tokens: pa.Table,
@@ -126,7 +138,7 @@ def write_tables(
     title = T.demo_title("E3: syntax trees as CLIP text input (LAVA)", demo)
     acc, tok = accuracy_report(accuracy), tokens_report(tokens)
     examples = [f"`{row['input']}`: {row['example']}" for row in tokens.to_pylist()]
-    data = [f"{k}: {T.fmt(v)}" for k, v in counts.items()]
+    data = data_report(counts, demo)
     text = [
         f"# {title}\n",
         T.to_markdown(acc),
@@ -134,7 +146,7 @@ def write_tables(
         "\nFirst tree of each input as tokens (`_` ends a word):\n",
     ]
     text += [f"- {line}" for line in examples]
-    text += ["\n## Data\n", *(f"- {line}" for line in data)]
+    text += ["\n## " + T.to_markdown(data)]
     write_text("\n".join(text) + "\n", md_path)
     html_out = T.html_path(md_path)
     blocks: list[T.Table | str] = [
@@ -142,7 +154,7 @@ def write_tables(
         tok,
         "First tree of each input as tokens (`_` ends a word):",
     ]
-    blocks += examples + ["Data:"] + data
+    blocks += [*examples, data]
     write_text(T.to_html(title, blocks), html_out)
     with atomic_path(csv_path, suffix=".csv") as tmp:
         pacsv.write_csv(accuracy, tmp)
