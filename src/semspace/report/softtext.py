@@ -236,6 +236,10 @@ def plot_umap(
                     name, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8,
                     arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0,
                                 "shrinkB": 3},
+                    # readable where it lies over other classes' stars
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.6", "lw": 0.4,
+                          "alpha": 0.85},
+                    zorder=5,
                 )
             )  # fmt: skip
     for ax, what in ((ax_img, f"images ({len(image_xy)})"), (ax_txt, f"texts ({len(text_xy)})")):
@@ -260,7 +264,7 @@ def plot_umap(
     _save(fig, out)
 
 
-def spread_labels(fig: object, labels: Sequence, gap_px: float = 2.0, rounds: int = 3) -> None:
+def spread_labels(fig: object, labels: Sequence, gap_px: float = 4.0, rounds: int = 3) -> None:
     """Move point labels (annotations offset in points) vertically until no two overlap.
 
     Classes whose texts lie close together (the demo's soft prompts) put their names on top of

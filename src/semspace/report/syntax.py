@@ -111,15 +111,14 @@ def tokens_report(tokens: pa.Table, demo: bool = False) -> T.Table:
     )
 
 
-def data_report(counts: dict, demo: bool = False) -> T.Table:
-    """The data counts (sentences, trees, frames, pairs) as a two-column table."""
+def data_report(counts: dict) -> T.Table:
+    """The data counts (sentences, trees, frames, pairs) as a two-column table (the page's title
+    carries the demo note)."""
     rows = [{"quantity": k, "count": v} for k, v in counts.items()]
     return T.Table(
         rows,
         [T.Column("quantity"), T.Column("count", kind="int")],
         "Data: sentences, readings and pairs",
-        (),
-        demo,
     )
 
 
@@ -138,7 +137,7 @@ def write_tables(
     title = T.demo_title("E3: syntax trees as CLIP text input (LAVA)", demo)
     acc, tok = accuracy_report(accuracy), tokens_report(tokens)
     examples = [f"`{row['input']}`: {row['example']}" for row in tokens.to_pylist()]
-    data = data_report(counts, demo)
+    data = data_report(counts)
     text = [
         f"# {title}\n",
         T.to_markdown(acc),
