@@ -209,8 +209,8 @@ def draw_map(
     # 90 characters of 9 pt fit the axes' width (the projection line below is 89); a title
     # too long for one line keeps the demo note on a line of its own, not split mid-name
     heading = T.demo_title(title, demo)
-    lines = [heading] if len(heading) <= 90 else [T.demo_title("", demo), *textwrap.wrap(title, 90)]
-    lines = [line for line in lines if line]
+    long_demo = demo and len(heading) > 90
+    lines = [T.DEMO_NOTE, *textwrap.wrap(title, 90)] if long_demo else textwrap.wrap(heading, 90)
     lines.append(f"{name} of images and sentences together (lines: sentence → its image)")
     ax.set_title("\n".join(lines), fontsize=9)
     ax.legend(loc="best", fontsize=8)
